@@ -1,0 +1,42 @@
+"""minigrad: a small, clear neural-network framework on numpy.
+
+Every layer has ``forward`` and ``backward``; a Sequential chains them, so
+backpropagation is the chain rule marched back through the list. Examples
+are columns: X has shape (n_x, m), Z = W A_prev + b, A = g(Z).
+"""
+
+from minigrad import functional, init, losses
+from minigrad._rng import seed
+from minigrad.activations import (
+    ELU,
+    GELU,
+    SELU,
+    Activation,
+    HardTanh,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Softsign,
+    Tanh,
+)
+from minigrad.dense import Dense
+from minigrad.errors import DTypeError, InputError, ShapeError, StateError
+from minigrad.gradcheck import GradCheckEntry, GradCheckResult, gradcheck
+from minigrad.layer import Layer, Parameter
+from minigrad.sequential import Sequential
+
+Swish = SiLU
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ELU", "GELU", "SELU", "Activation", "DTypeError", "Dense", "GradCheckEntry",
+    "GradCheckResult", "HardTanh", "Identity", "InputError", "Layer", "LeakyReLU", "Parameter",
+    "ReLU", "Sequential", "ShapeError", "SiLU", "Sigmoid", "Softmax", "Softplus", "Softsign",
+    "StateError", "Swish", "Tanh", "__version__", "functional", "gradcheck", "init", "losses",
+    "seed",
+]

@@ -1,0 +1,58 @@
+"""Input checks shared by layers and losses; all run before any state changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from minigrad._typing import Array
+from minigrad.errors import DTypeError, InputError, ShapeError
+
+
+def as_float_matrix(owner: object, X: Any, dtype: np.dtype[Any] | None, what: str) -> Array:
+    """``X`` as a 2-D float array of ``dtype`` (or its own float dtype when None).
+
+    Integers and other float widths are cast; bools, complex, strings and
+    objects are refused, as are arrays that are not 2-D or have no columns.
+    """
+    arr = np.asarray(X) if not isinstance(X, np.ndarray) else X
+    kind = arr.dtype.kind
+    if kind not in "fiu":
+        raise DTypeError(
+            f"{owner!r}: expected {what} to hold real numbers, got dtype {arr.dtype}"
+            + (" (cast booleans with .astype(float) if you mean 0/1)" if kind == "b" else "")
+        )
+    if arr.ndim != 2:
+        hint = ""
+        if arr.ndim == 1:
+            hint = "; a single example is a column: use X.reshape(-1, 1)"
+        raise ShapeError(
+            f"{owner!r}: expected {what} to be 2-D (features, m) with examples as columns, "
+            f"got {arr.ndim}-D shape {arr.shape}{hint}"
+        )
+    if arr.shape[1] == 0:
+        raise ShapeError(f"{owner!r}: {what} is an empty batch (shape {arr.shape}); need m >= 1")
+    target = dtype if dtype is not None else (arr.dtype if kind == "f" else np.dtype(np.float64))
+    return arr.astype(target, copy=False)
+
+
+def check_rows(owner: object, A: Array, n_rows: int, what: str) -> None:
+    """Refuse ``A`` unless it has ``n_rows`` rows, hinting at a transpose when it fits."""
+    if A.shape[0] != n_rows:
+        hint = ""
+        if A.shape[1] == n_rows:
+            hint = "\nExamples are columns; did you pass X instead of X.T?"
+        raise ShapeError(
+            f"{owner!r}: expected {what} of shape ({n_rows}, m), got {A.shape}.{hint}"
+        )
+
+
+def check_finite(owner: object, X: Array, what: str) -> None:
+    """Refuse arrays holding NaN or inf, naming the first bad position."""
+    if not np.isfinite(X).all():
+        bad = np.argwhere(~np.isfinite(X))[0]
+        raise InputError(
+            f"{owner}: {what} holds non-finite values "
+            f"(first at index {tuple(int(i) for i in bad)}: {X[tuple(bad)]})"
+        )

@@ -1,0 +1,172 @@
+"""Dense: the fully connected layer, Z = W A_prev + b."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from attrs import define, field
+from typing_extensions import override
+
+from minigrad._checks import as_float_matrix, check_rows
+from minigrad._rng import resolve_rng
+from minigrad._typing import Array, DTypeLike
+from minigrad.errors import ShapeError
+from minigrad.init import INITIALIZERS
+from minigrad.layer import Layer, Parameter
+
+
+def _positive_int(instance: Dense, attribute: Any, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+        raise ValueError(f"Dense: {attribute.name} must be a positive int, got {value!r}")
+
+
+def _known_init(instance: Dense, attribute: Any, value: Any) -> None:
+    if value not in INITIALIZERS:
+        raise ValueError(f"Dense: init must be one of {sorted(INITIALIZERS)}, got {value!r}")
+
+
+def _float_dtype(value: Any) -> np.dtype[Any]:
+    dtype: np.dtype[Any] = np.dtype(value)
+    if dtype.kind != "f":
+        raise TypeError(f"Dense: dtype must be a float type such as float64, got {dtype}")
+    return dtype
+
+
+@define(eq=False, repr=False, init=False)
+class Dense(Layer):
+    """Fully connected layer.
+
+    Forward:  Z = W A_prev + b
+    Backward: dW = (1/m) dZ A_prev^T,  db = (1/m) sum_columns(dZ),  dA_prev = W^T dZ
+
+    Shapes: A_prev (n_in, m), W (n_out, n_in), b (n_out, 1), Z (n_out, m).
+
+    Args:
+        n_in: rows of the input (features, or units of the previous layer).
+        n_out: units of this layer.
+        init: ``"xavier"`` (default), ``"he"`` or ``"normal"`` (randn * 0.01);
+            see :mod:`minigrad.init`. Biases start at zero.
+        dtype: float64 (default) or float32; inputs of another dtype are cast.
+        rng: a ``numpy.random.Generator`` or an int seed; by default the
+            generator that :func:`minigrad.seed` reseeds.
+
+    >>> import numpy as np, minigrad as mg
+    >>> layer = mg.Dense(3, 2, rng=0)
+    >>> layer
+    Dense(n_in=3, n_out=2)
+    >>> layer.forward(np.ones((3, 5))).shape
+    (2, 5)
+    """
+
+    n_in: int = field(validator=_positive_int)
+    n_out: int = field(validator=_positive_int)
+    init: str = field(default="xavier", validator=_known_init)
+    dtype_: np.dtype[Any] = field(
+        default=np.dtype(np.float64), converter=_float_dtype, alias="dtype"
+    )
+    _W: Parameter = field(init=False, repr=False)
+    _b: Parameter = field(init=False, repr=False)
+    A_prev: Array | None = field(default=None, init=False, repr=False)
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        *,
+        init: str = "xavier",
+        dtype: DTypeLike = np.float64,
+        rng: np.random.Generator | int | None = None,
+    ) -> None:
+        self.__attrs_init__(n_in, n_out, init, dtype)  # validators run here
+        W = INITIALIZERS[self.init](self.n_in, self.n_out, resolve_rng(rng))
+        self._W = Parameter("W", W.astype(self.dtype_), np.zeros_like(W, dtype=self.dtype_))
+        zeros = np.zeros((self.n_out, 1), dtype=self.dtype_)
+        self._b = Parameter("b", zeros, zeros.copy())
+
+    # The parameters' arrays *are* the layer's W and b: assigning copies in place.
+    @property
+    def W(self) -> Array:
+        return self._W.value
+
+    @W.setter
+    def W(self, value: Array) -> None:
+        self._assign(self._W, value)
+
+    @property
+    def b(self) -> Array:
+        return self._b.value
+
+    @b.setter
+    def b(self, value: Array) -> None:
+        self._assign(self._b, value)
+
+    @property
+    def dW(self) -> Array:
+        return self._W.grad
+
+    @property
+    def db(self) -> Array:
+        return self._b.grad
+
+    @override
+    def parameters(self) -> list[Parameter]:
+        return [self._W, self._b]
+
+    @property
+    @override
+    def dtype(self) -> np.dtype[Any]:
+        return self._W.value.dtype
+
+    @override
+    def astype(self, dtype: DTypeLike) -> Dense:
+        super().astype(dtype)
+        self.dtype_ = self._W.value.dtype
+        return self
+
+    @override
+    def output_size(self, n_in: int | None) -> int:
+        if n_in is not None and n_in != self.n_in:
+            raise ShapeError(f"{self!r}: expects {self.n_in} input rows, but is given {n_in}")
+        return self.n_out
+
+    @override
+    def forward(self, A_prev: Array) -> Array:
+        W = self._W.value
+        if (
+            A_prev.__class__ is not np.ndarray
+            or A_prev.dtype is not W.dtype
+            or A_prev.ndim != 2
+            or A_prev.shape[0] != self.n_in
+            or not A_prev.shape[1]
+        ):
+            A_prev = as_float_matrix(self, A_prev, W.dtype, "A_prev")
+            check_rows(self, A_prev, self.n_in, "A_prev")
+        Z = W @ A_prev
+        Z += self._b.value
+        self.A_prev = A_prev
+        return Z
+
+    @override
+    def backward(self, dZ: Array) -> Array:
+        A_prev = self._cached(self.A_prev)
+        m = A_prev.shape[1]
+        if dZ.__class__ is not np.ndarray or dZ.shape != (self.n_out, m):
+            raise ShapeError(
+                f"{self!r}: expected dZ of shape ({self.n_out}, {m}) like Z, "
+                f"got {getattr(dZ, 'shape', type(dZ).__name__)}"
+            )
+        W, b = self._W, self._b
+        np.matmul(dZ, A_prev.T, out=W.grad)
+        W.grad *= 1.0 / m
+        np.sum(dZ, axis=1, keepdims=True, out=b.grad)
+        b.grad *= 1.0 / m
+        return W.value.T @ dZ
+
+    def _assign(self, param: Parameter, value: Any) -> None:
+        arr = np.asarray(value)
+        if arr.shape != param.value.shape:
+            raise ShapeError(
+                f"{self!r}: {param.name} must keep shape {param.value.shape}, got {arr.shape}"
+            )
+        param.value[...] = arr

@@ -1,0 +1,23 @@
+"""The exceptions minigrad raises.
+
+Every error a user can trigger with bad input is a subclass of ``ValueError``
+(``DTypeError`` is also a ``TypeError``), raised before any state changes.
+"""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """An argument has the wrong shape, dtype or value."""
+
+
+class ShapeError(InputError):
+    """An array has the wrong rank or shape for the layer or loss it was given to."""
+
+
+class DTypeError(InputError, TypeError):
+    """An array holds values minigrad cannot compute with (objects, strings, bools, complex)."""
+
+
+class StateError(RuntimeError):
+    """A method was called out of order, such as ``backward`` before ``forward``."""

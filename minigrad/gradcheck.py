@@ -1,0 +1,323 @@
+"""gradcheck: compare a layer's analytic gradients with central differences in float64.
+
+For a layer (or a whole Sequential) without a loss, the checked cost is a
+fixed random linear function of the output, ``J = sum(G * forward(X)) / m``,
+so that backward is fed ``dA = G`` (per example, no 1/m). Parameter
+gradients are compared with ``dJ/dparam`` and the input gradient with
+``m * dJ/dX``: the library's gradient convention.
+
+Every leaf layer of a Sequential is also checked on its own input, so a wrong
+derivative is pinned on the layer that has it, not only on the weights
+upstream of it. Numerical derivatives use the five-point stencil
+
+    f'(x) ~ [8 (f(x+h) - f(x-h)) - (f(x+2h) - f(x-2h))] / (12 h)
+
+and a point where the one-sided slopes disagree (a kink, such as ReLU at 0)
+is not held to the central difference: its analytic value must lie between
+the left and right slopes, and it is counted separately.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+from attrs import frozen
+
+from minigrad._checks import as_float_matrix, check_finite
+from minigrad._typing import Array
+from minigrad.layer import Layer
+from minigrad.losses import Loss
+from minigrad.sequential import Sequential
+
+
+@frozen
+class GradCheckEntry:
+    """The worst-matching entry of one checked array."""
+
+    part: str  # "layer 1 (Tanh())", "loss BinaryCrossEntropy()" or "model"
+    name: str  # "W", "b" (with a layer prefix in the model part), "X" or "A"
+    index: tuple[int, ...]
+    analytic: float
+    numeric: float
+    relative_error: float
+    at_kink: bool = False
+
+    def __str__(self) -> str:
+        where = ", ".join(str(i) for i in self.index)
+        kink = " at a kink: outside the one-sided slopes" if self.at_kink else ""
+        return (
+            f"{self.part}: d{self.name} wrong{kink} at [{where}]: analytic {self.analytic:.6g}, "
+            f"numerical {self.numeric:.6g} (rel error {self.relative_error:.1e})"
+        )
+
+
+@frozen
+class GradCheckResult:
+    """What gradcheck found; truthy when every gradient matched."""
+
+    entries: tuple[GradCheckEntry, ...]
+    tolerance: float
+    n_checked: int
+    n_kinks: int
+
+    @property
+    def failures(self) -> tuple[GradCheckEntry, ...]:
+        """Failing entries, the layers checked on their own first."""
+        return tuple(e for e in self.entries if e.relative_error > self.tolerance)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def max_relative_error(self) -> float:
+        return max((e.relative_error for e in self.entries), default=0.0)
+
+    @property
+    def worst(self) -> GradCheckEntry | None:
+        """The first failure (a layer's own check before the whole model), else the max."""
+        if self.failures:
+            return self.failures[0]
+        return max(self.entries, key=lambda e: e.relative_error, default=None)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        kinks = f", {self.n_kinks} at kinks" if self.n_kinks else ""
+        head = (
+            f"max relative error {self.max_relative_error:.1e} "
+            f"(tolerance {self.tolerance:.0e}) over {self.n_checked} entries{kinks}"
+        )
+        if self.passed:
+            return f"gradcheck passed: {head}"
+        lines = [f"gradcheck FAILED: {head}"] + [f"  {e}" for e in self.failures]
+        return "\n".join(lines)
+
+
+def gradcheck(
+    layer: Layer,
+    X: Any,
+    Y: Any = None,
+    loss: Loss | None = None,
+    *,
+    h: float = 1e-4,
+    tolerance: float = 1e-7,
+    seed: int = 0,
+    max_entries: int | None = None,
+) -> GradCheckResult:
+    """Check every parameter gradient and the input gradient of ``layer``.
+
+    Args:
+        layer: a layer or a Sequential; it is copied and converted to float64,
+            so the original is left untouched.
+        X: input batch, shape (n_in, m).
+        Y, loss: check the model through this loss instead of a random
+            linear function of its output (the loss's own gradient is
+            checked too).
+        h: finite-difference step.
+        tolerance: the largest relative error that passes.
+        seed: for the random G of the linear function.
+        max_entries: check at most this many entries of each array, drawn at
+            random (None checks them all).
+
+    Returns a :class:`GradCheckResult`; ``str()`` of it is the report.
+
+    >>> import numpy as np, minigrad as mg
+    >>> X = np.random.default_rng(0).normal(size=(3, 5))
+    >>> bool(mg.gradcheck(mg.Dense(3, 2, rng=0), X))
+    True
+    """
+    if (Y is None) != (loss is None):
+        raise ValueError("gradcheck: pass Y and loss together, or neither")
+    model = copy.deepcopy(layer)
+    if model.dtype is not None and model.dtype != np.float64:
+        model.astype(np.float64)
+    X64 = as_float_matrix("gradcheck", X, np.dtype(np.float64), "X")
+    check_finite("gradcheck", X64, "X")
+    loss = copy.deepcopy(loss)
+    rng = np.random.default_rng(seed)
+    pick = np.random.default_rng(seed + 1)
+    checker = _Checker(h=h, pick=pick, max_entries=max_entries)
+    reset = _freeze_generators(model)
+
+    leaves = list(_labelled_leaves(model))
+    A = X64
+    for label, leaf in leaves:
+        reset()
+        out = leaf.forward(A)
+        G = rng.standard_normal(out.shape)
+        _check_part(checker, label, leaf, A, G, reset)
+        reset()
+        A = leaf.forward(A)
+
+    m = X64.shape[1]
+    if loss is not None:
+        A_out = A.copy()
+        J0 = loss.forward(A_out, Y)
+        dA = loss.backward().copy()
+        checker.check(
+            f"loss {loss!r}", "A", A_out, dA, m, lambda: loss.forward(A_out, Y), abs(J0)
+        )
+        if isinstance(model, Sequential):
+            _check_model(checker, model, X64, lambda out: loss.forward(out, Y),
+                         lambda: loss.backward(), reset)
+    elif isinstance(model, Sequential):
+        G = rng.standard_normal(A.shape)
+        _check_model(checker, model, X64, lambda out: float(np.vdot(G, out)) / m, lambda: G, reset)
+    return GradCheckResult(
+        entries=tuple(checker.entries),
+        tolerance=tolerance,
+        n_checked=checker.n_checked,
+        n_kinks=checker.n_kinks,
+    )
+
+
+def _check_part(
+    checker: _Checker, label: str, leaf: Layer, A_in: Array, G: Array, reset: Callable[[], None]
+) -> None:
+    m: int = A_in.shape[1]
+    A_in = A_in.copy()
+
+    def cost() -> float:
+        reset()
+        return float(np.vdot(G, leaf.forward(A_in))) / m
+
+    reset()
+    scale = _linear_scale(G, leaf.forward(A_in), m)
+    dA_in = leaf.backward(G).copy()
+    grads = [(name, p.value, p.grad.copy()) for name, p in leaf.named_parameters()]
+    for name, value, grad in grads:
+        checker.check(label, name, value, grad, 1, cost, scale)
+    checker.check(label, "X", A_in, dA_in, m, cost, scale)
+
+
+def _check_model(
+    checker: _Checker,
+    model: Sequential,
+    X: Array,
+    cost_of: Callable[[Array], float],
+    dA_of: Callable[[], Array],
+    reset: Callable[[], None],
+) -> None:
+    m = X.shape[1]
+    X = X.copy()
+
+    def cost() -> float:
+        reset()
+        return cost_of(model.forward(X))
+
+    J0 = cost()
+    dX = model.backward(dA_of()).copy()
+    grads = [
+        (f"model, {label}", name, p.value, p.grad.copy())
+        for label, leaf in _labelled_leaves(model)
+        for name, p in leaf.named_parameters()
+    ]
+    for part, name, value, grad in grads:
+        checker.check(part, name, value, grad, 1, cost, abs(J0) + 1e-3)
+    checker.check("model", "X", X, dX, m, cost, abs(J0) + 1e-3)
+
+
+def _linear_scale(G: Array, out: Array, m: int) -> float:
+    """The size of the terms summed into J: what its rounding error scales with."""
+    return float(np.abs(G * out).sum()) / m
+
+
+class _Checker:
+    """Runs the finite differences and keeps the worst entry of each array."""
+
+    def __init__(self, h: float, pick: np.random.Generator, max_entries: int | None) -> None:
+        self.h = h
+        self.pick = pick
+        self.max_entries = max_entries
+        self.entries: list[GradCheckEntry] = []
+        self.n_checked = 0
+        self.n_kinks = 0
+
+    def check(
+        self,
+        part: str,
+        name: str,
+        x: Array,
+        analytic: Array,
+        mult: float,
+        cost: Callable[[], float],
+        scale: float,
+    ) -> None:
+        """Compare ``analytic`` with ``mult * dJ/dx``, perturbing ``x`` in place."""
+        h = self.h
+        floor = max(1e-4 * scale, 1e-12) * mult
+        f0 = cost()
+        worst: GradCheckEntry | None = None
+        for idx in self._indices(x.shape):
+            original = x[idx]
+            values = []
+            for step in (-2.0, -1.0, 1.0, 2.0):
+                x[idx] = original + step * h
+                values.append(cost())
+            x[idx] = original
+            fm2, fm1, fp1, fp2 = values
+            numeric = mult * (8.0 * (fp1 - fm1) - (fp2 - fm2)) / (12.0 * h)
+            left = mult * (3.0 * f0 - 4.0 * fm1 + fm2) / (2.0 * h)
+            right = mult * (-3.0 * f0 + 4.0 * fp1 - fp2) / (2.0 * h)
+            a = float(analytic[idx])
+            self.n_checked += 1
+            if abs(right - left) > 1e-5 * max(abs(left), abs(right), floor):
+                self.n_kinks += 1
+                low, high = min(left, right), max(left, right)
+                slack = 1e-3 * (high - low) + floor * 1e-3
+                if low - slack <= a <= high + slack:
+                    continue
+                nearest = low if a < low else high
+                error = abs(a - nearest) / max(abs(a), abs(nearest), floor)
+                entry = GradCheckEntry(part, name, idx, a, nearest, error, at_kink=True)
+            else:
+                error = abs(a - numeric) / max(abs(a), abs(numeric), floor)
+                entry = GradCheckEntry(part, name, idx, a, numeric, error)
+            if worst is None or entry.relative_error > worst.relative_error:
+                worst = entry
+        if worst is not None:
+            self.entries.append(worst)
+
+    def _indices(self, shape: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
+        size = int(np.prod(shape))
+        flat: list[int] | range = range(size)
+        if self.max_entries is not None and size > self.max_entries:
+            flat = sorted(int(i) for i in self.pick.choice(size, self.max_entries, replace=False))
+        for i in flat:
+            yield tuple(int(k) for k in np.unravel_index(i, shape))
+
+
+def _labelled_leaves(layer: Layer, prefix: str = "") -> Iterator[tuple[str, Layer]]:
+    if isinstance(layer, Sequential):
+        for i, child in enumerate(layer):
+            yield from _labelled_leaves(child, f"{prefix}{i}.")
+    elif prefix:
+        yield f"layer {prefix[:-1]} ({layer!r})", layer
+    else:
+        yield f"{layer!r}", layer
+
+
+def _freeze_generators(model: Layer) -> Callable[[], None]:
+    """Make random layers (dropout) draw the same numbers at every evaluation."""
+    saved: list[tuple[np.random.Generator, dict[str, Any]]] = []
+    for _, leaf in _labelled_leaves(model):
+        for value in _attributes(leaf):
+            if isinstance(value, np.random.Generator):
+                saved.append((value, copy.deepcopy(dict(value.bit_generator.state))))
+
+    def reset() -> None:
+        for generator, state in saved:
+            generator.bit_generator.state = state
+
+    return reset
+
+
+def _attributes(obj: object) -> list[Any]:
+    names = [n for cls in type(obj).__mro__ for n in getattr(cls, "__slots__", ())]
+    names += list(getattr(obj, "__dict__", {}))
+    return [getattr(obj, n, None) for n in names]

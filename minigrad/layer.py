@@ -1,0 +1,193 @@
+"""The Layer contract: ``forward`` caches what ``backward`` needs.
+
+Gradient scale, stated once for the whole library (the notes' convention):
+
+* The cost is the mean of per-example losses, ``J = (1/m) sum_i L_i``.
+* The gradient that flows *between* layers is per example: column ``i`` of
+  ``dA`` is ``dL_i/dA[:, i]``, with no ``1/m``. Losses return it that way.
+* Parameter gradients are batch means and carry the ``1/m``:
+  ``dW = (1/m) dZ A_prev^T`` and ``db = (1/m) sum_i dZ[:, i]``.
+
+``backward`` *assigns* parameter gradients (no accumulation), so there is no
+``zero_grad`` step. A layer object may therefore appear only once in a net.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+import attrs
+import numpy as np
+from attrs import define, field
+
+from minigrad._typing import Array, DTypeLike
+from minigrad.errors import StateError
+
+
+@define(eq=False, repr=False)
+class Parameter:
+    """A named trainable array and its gradient, always of one shape and dtype.
+
+    Optimizers update ``value`` in place, so a layer's ``W`` stays the same array.
+    """
+
+    name: str
+    value: Array
+    grad: Array
+
+    def __attrs_post_init__(self) -> None:
+        if self.value.shape != self.grad.shape:
+            raise ValueError(
+                f"Parameter {self.name!r}: value shape {self.value.shape} "
+                f"!= grad shape {self.grad.shape}"
+            )
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.value.shape
+
+    @property
+    def size(self) -> int:
+        return int(self.value.size)
+
+    def astype(self, dtype: DTypeLike) -> None:
+        """Convert value and grad to ``dtype`` (new arrays)."""
+        self.value = self.value.astype(dtype)
+        self.grad = self.grad.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"Parameter({self.name!r}, shape={self.shape}, dtype={self.value.dtype})"
+
+
+@define(eq=False, repr=False)
+class Layer:
+    """Base class of every layer.
+
+    Subclasses implement ``forward(A_prev) -> A`` and ``backward(dA) -> dA_prev``
+    and, if they own weights, ``parameters()``. The base methods are
+    positional-only so that subclasses may name the argument after the math.
+    """
+
+    training: bool = field(default=True, init=False, repr=False)
+
+    def forward(self, A_prev: Array, /) -> Array:
+        raise NotImplementedError(f"{type(self).__name__} must implement forward")
+
+    def backward(self, dA: Array, /) -> Array:
+        raise NotImplementedError(f"{type(self).__name__} must implement backward")
+
+    def __call__(self, A_prev: Array, /) -> Array:
+        return self.forward(A_prev)
+
+    def parameters(self) -> list[Parameter]:
+        """The layer's trainable parameters, in a fixed order (none by default)."""
+        return []
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        """``(name, parameter)`` pairs; containers prefix names with the layer index."""
+        return [(p.name, p) for p in self.parameters()]
+
+    def n_parameters(self) -> int:
+        """Total number of trainable scalars."""
+        return sum(p.size for p in self.parameters())
+
+    def train(self, mode: bool = True) -> Self:
+        """Switch to training mode (``mode=False`` is eval mode). Returns the layer."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self) -> Self:
+        """Switch to evaluation mode (dropout off, running statistics used)."""
+        return self.train(False)
+
+    def predict(self, X: Array, /) -> Array:
+        """Forward ``X`` in eval mode, then restore the previous mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self.forward(X)
+        finally:
+            self.train(was_training)
+
+    @property
+    def dtype(self) -> np.dtype[Any] | None:
+        """The dtype of the layer's parameters, or None for a layer without any."""
+        params = self.parameters()
+        return params[0].value.dtype if params else None
+
+    def astype(self, dtype: DTypeLike) -> Self:
+        """Convert every parameter to ``dtype`` in place; returns the layer.
+
+        The layer's caches are cleared, since they no longer match.
+        """
+        target = np.dtype(dtype)
+        if target.kind != "f":
+            raise TypeError(f"{self!r}: dtype must be a float type, got {target}")
+        for p in self.parameters():
+            p.astype(target)
+        self._restore(dict.fromkeys(self._cache_names()))
+        return self
+
+    def output_size(self, n_in: int | None) -> int | None:
+        """Rows of the output for ``n_in`` input rows; None when unknown.
+
+        Containers use it to check that consecutive layers fit. Raise a
+        ``ShapeError`` when ``n_in`` cannot be accepted.
+        """
+        return None
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this layer (JSON-friendly)."""
+        out: dict[str, Any] = {}
+        for f in attrs.fields(type(self)):
+            if f.init:
+                value = getattr(self, f.name)
+                out[f.alias or f.name] = str(value) if isinstance(value, np.dtype) else value
+        return out
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in attrs.fields(type(self)):
+            if not (f.init and f.repr):
+                continue
+            value = getattr(self, f.name)
+            if f.default is not attrs.NOTHING and _same(value, f.default):
+                continue
+            shown = str(value) if isinstance(value, np.dtype) else repr(value)
+            parts.append(f"{f.alias or f.name}={shown}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    # -- caches -------------------------------------------------------------
+
+    def _cached(self, value: Array | None, name: str = "forward cache") -> Array:
+        """Return a cached array, or say plainly that forward has not run yet."""
+        if value is None:
+            raise StateError(
+                f"{self!r}: backward called before forward (no {name}); "
+                "run forward on a batch first"
+            )
+        return value
+
+    def _cache_names(self) -> list[str]:
+        return [
+            f.name
+            for f in attrs.fields(type(self))
+            if not f.init and f.name != "training" and not f.name.startswith("_")
+        ]
+
+    def _snapshot(self) -> dict[str, Any]:
+        """The forward caches, so that a failed forward can put them back."""
+        return {name: getattr(self, name) for name in self._cache_names()}
+
+    def _restore(self, snapshot: dict[str, Any]) -> None:
+        for name, value in snapshot.items():
+            setattr(self, name, value)
+
+
+def _same(value: Any, default: Any) -> bool:
+    try:
+        if isinstance(value, np.dtype) or isinstance(default, np.dtype | type):
+            return bool(np.dtype(value) == np.dtype(default))
+        return bool(value == default)
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,203 @@
+"""Losses: ``forward(A, Y) -> J`` (the mean cost) and ``backward() -> dA``.
+
+The cost is the mean over the m examples (columns) of a per-example loss
+that sums over output rows, ``J = (1/m) sum_i L_i``. ``backward`` returns the
+per-example gradient ``dA[:, i] = dL_i/dA[:, i]``, with no 1/m (the
+parameter gradients carry it; see :mod:`minigrad.layer`).
+
+With ``from_logits=True`` the cross-entropies take the pre-activation Z of
+the last layer, fuse the sigmoid or softmax in, and are exact for any Z:
+backward then returns ``dZ = sigmoid(Z) - Y`` or ``dZ = softmax(Z) - Y``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from attrs import define, field
+from typing_extensions import override
+
+from minigrad._checks import as_float_matrix
+from minigrad._typing import Array
+from minigrad.errors import DTypeError, InputError, ShapeError, StateError
+from minigrad.functional import logsumexp, sigmoid, softmax, softplus
+
+
+@define(eq=False, repr=False)
+class Loss:
+    """Base class: caches what ``backward`` needs during ``forward``."""
+
+    dA: Array | None = field(default=None, init=False, repr=False)
+
+    def forward(self, A: Array, Y: Any, /) -> float:
+        raise NotImplementedError
+
+    def backward(self) -> Array:
+        """The per-example gradient dL/dA of the last ``forward`` (no 1/m)."""
+        if self.dA is None:
+            raise StateError(f"{self!r}: backward called before forward; compute the loss first")
+        return self.dA
+
+    def __call__(self, A: Array, Y: Any, /) -> float:
+        return self.forward(A, Y)
+
+    def config(self) -> dict[str, Any]:
+        return {"from_logits": True} if getattr(self, "from_logits", False) else {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- checks ---------------------------------------------------------------
+
+    def _prediction(self, A: Any) -> Array:
+        if A.__class__ is not np.ndarray or A.ndim != 2 or A.dtype.kind != "f" or not A.shape[1]:
+            return as_float_matrix(self, A, None, "A (the model's output)")
+        checked: Array = A
+        return checked
+
+    def _targets(self, A: Array, Y: Any) -> Array:
+        """Y as an array of A's shape and dtype, or a clear error."""
+        Y_arr = Y if isinstance(Y, np.ndarray) else np.asarray(Y)
+        if Y_arr.dtype.kind not in "fiub":
+            raise DTypeError(f"{self!r}: expected Y to hold numbers, got dtype {Y_arr.dtype}")
+        if Y_arr.ndim == 1 and A.shape[0] == 1:
+            Y_arr = Y_arr.reshape(1, -1)
+        if Y_arr.shape != A.shape:
+            raise ShapeError(
+                f"{self!r}: expected Y of shape {A.shape} like A (outputs, m), got {Y_arr.shape}"
+                + ("; examples are columns: did you pass Y.T?" if Y_arr.shape == A.shape[::-1]
+                   else "")
+            )
+        return Y_arr.astype(A.dtype, copy=False)
+
+    def _check_range(self, X: Array, what: str, low: float, high: float) -> None:
+        lo, hi = X.min(), X.max()
+        if not (lo >= low and hi <= high):  # also catches NaN
+            raise InputError(
+                f"{self!r}: {what} must lie in [{low:g}, {high:g}], got values from {lo} to {hi}"
+                + ("; if these are logits, use from_logits=True" if what.startswith("A") else "")
+            )
+
+
+def _clip_probability(A: Array) -> Array:
+    """Keep log() finite: clip to [eps, 1 - eps] with eps the dtype's resolution."""
+    eps = float(np.finfo(A.dtype).eps)
+    return np.clip(A, eps, 1 - eps)
+
+
+@define(eq=False, repr=False)
+class MeanSquaredError(Loss):
+    """Mean squared error.
+
+    J  = (1/m) sum_i sum_k (A_ki - Y_ki)**2
+    dA = 2 (A - Y)
+
+    >>> loss = MeanSquaredError()
+    >>> loss.forward(np.array([[1.0, 3.0]]), np.array([[0.0, 1.0]]))
+    2.5
+    """
+
+    @override
+    def forward(self, A: Array, Y: Any) -> float:
+        A = self._prediction(A)
+        diff = A - self._targets(A, Y)
+        m: int = A.shape[1]
+        J = float(np.vdot(diff, diff)) / m
+        diff *= 2
+        self.dA = diff
+        return J
+
+
+@define(eq=False, repr=False)
+class BinaryCrossEntropy(Loss):
+    """Binary cross-entropy for sigmoid outputs (several independent outputs allowed).
+
+    J  = -(1/m) sum [Y log A + (1 - Y) log(1 - A)]
+    dA = (A - Y) / (A (1 - A))          so that after Sigmoid, dZ = A - Y
+
+    With ``from_logits=True`` the input is Z (no Sigmoid layer):
+    J  = (1/m) sum [log(1 + exp(Z)) - Z Y]      (softplus, computed stably)
+    dZ = sigmoid(Z) - Y
+    """
+
+    from_logits: bool = field(default=False, converter=bool)
+
+    @override
+    def forward(self, A: Array, Y: Any) -> float:
+        A = self._prediction(A)
+        Y = self._targets(A, Y)
+        self._check_range(Y, "Y", 0.0, 1.0)
+        m: int = A.shape[1]
+        if self.from_logits:
+            J = float(np.sum(softplus(A)) - np.vdot(A, Y)) / m
+            self.dA = sigmoid(A) - Y
+            return J
+        self._check_range(A, "A (probabilities)", 0.0, 1.0)
+        Ac = _clip_probability(A)
+        J = -float(np.sum(Y * np.log(Ac) + (1 - Y) * np.log1p(-Ac))) / m
+        self.dA = (Ac - Y) / (Ac * (1 - Ac))
+        return J
+
+
+@define(eq=False, repr=False)
+class CategoricalCrossEntropy(Loss):
+    """Categorical cross-entropy for softmax outputs over the class axis 0.
+
+    Y is one-hot, shape (n_classes, m), or integer labels, shape (m,).
+    J  = -(1/m) sum_i sum_k Y_ki log A_ki
+    dA = -Y / A                          so that after Softmax, dZ = A - Y
+
+    With ``from_logits=True`` the input is Z (no Softmax layer):
+    J  = (1/m) sum_i [logsumexp(Z_i) - sum_k Y_ki Z_ki]
+    dZ = softmax(Z) - Y
+    """
+
+    from_logits: bool = field(default=False, converter=bool)
+
+    @override
+    def forward(self, A: Array, Y: Any) -> float:
+        A = self._prediction(A)
+        Y = self._one_hot(A, Y)
+        m: int = A.shape[1]
+        if self.from_logits:
+            lse = logsumexp(A, axis=0)
+            J = float(np.sum(lse * Y.sum(axis=0, keepdims=True)) - np.vdot(Y, A)) / m
+            self.dA = softmax(A, axis=0) * Y.sum(axis=0, keepdims=True) - Y
+            return J
+        self._check_range(A, "A (probabilities)", 0.0, 1.0)
+        Ac = _clip_probability(A)
+        J = -float(np.vdot(Y, np.log(Ac))) / m
+        self.dA = -Y / Ac
+        return J
+
+    def _one_hot(self, A: Array, Y: Any) -> Array:
+        Y_arr = Y if isinstance(Y, np.ndarray) else np.asarray(Y)
+        if Y_arr.ndim != 1:
+            Y_oh = self._targets(A, Y_arr)
+            self._check_range(Y_oh, "Y", 0.0, 1.0)
+            return Y_oh
+        n_classes, m = A.shape
+        if Y_arr.dtype.kind not in "iu":
+            if Y_arr.dtype.kind == "f" and np.array_equal(Y_arr, np.round(Y_arr)):
+                Y_arr = Y_arr.astype(np.int64)
+            else:
+                raise DTypeError(
+                    f"{self!r}: integer labels of shape (m,) expected, got dtype {Y_arr.dtype}"
+                )
+        if Y_arr.shape != (m,):
+            raise ShapeError(f"{self!r}: expected labels of shape ({m},), got {Y_arr.shape}")
+        if m and (Y_arr.min() < 0 or Y_arr.max() >= n_classes):
+            raise InputError(
+                f"{self!r}: labels must lie in [0, {n_classes - 1}] for {n_classes} classes "
+                f"(rows of A), got values from {Y_arr.min()} to {Y_arr.max()}"
+            )
+        Y_oh = np.zeros_like(A)
+        Y_oh[Y_arr, np.arange(m)] = 1
+        return Y_oh
+
+
+BUILTIN_LOSSES: tuple[type[Loss], ...] = (
+    MeanSquaredError, BinaryCrossEntropy, CategoricalCrossEntropy,
+)

@@ -1,0 +1,235 @@
+"""Sequential: layers chained so that backprop falls out of the chain rule.
+
+Forward runs ``A = layer.forward(A)`` down the list; backward runs
+``dA = layer.backward(dA)`` back up it. With Dense and an activation stacked,
+``dZ1 = W2^T dZ2 * g'(Z1)`` is nothing but Dense.backward followed by
+Activation.backward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, Self, overload
+
+import numpy as np
+from attrs import define, field
+from typing_extensions import override
+
+from minigrad._typing import Array, DTypeLike
+from minigrad.errors import ShapeError
+from minigrad.layer import Layer, Parameter
+
+
+@define(eq=False, repr=False, init=False)
+class Sequential(Layer):
+    """A chain of layers; itself a Layer, so containers nest.
+
+    >>> import minigrad as mg
+    >>> net = mg.Sequential([mg.Dense(2, 4), mg.Tanh(), mg.Dense(4, 1), mg.Sigmoid()])
+    >>> len(net), net[0]
+    (4, Dense(n_in=2, n_out=4))
+    """
+
+    _layers: list[Layer] = field(factory=list)
+    _backward_order: tuple[Layer, ...] = field(init=False, repr=False, default=())
+    _checks_own_caches: bool = field(init=False, repr=False, default=True)
+
+    def __init__(self, layers: Iterable[Layer] | Layer = (), *more: Layer) -> None:
+        items = [layers, *more] if isinstance(layers, Layer) else [*layers, *more]
+        self.__attrs_init__([])
+        for layer in items:
+            self.append(layer)
+
+    # -- container ------------------------------------------------------------
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        return tuple(self._layers)
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self._layers)
+
+    @overload
+    def __getitem__(self, index: int) -> Layer: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequential: ...
+    def __getitem__(self, index: int | slice) -> Layer | Sequential:
+        if isinstance(index, slice):
+            return Sequential(self._layers[index])
+        return self._layers[index]
+
+    def append(self, layer: Layer) -> Self:
+        """Add ``layer`` at the end, checking that it fits the layers before it."""
+        if not isinstance(layer, Layer):
+            raise TypeError(
+                f"Sequential: layer {len(self._layers)} must be a minigrad Layer, "
+                f"got {type(layer).__name__}"
+            )
+        seen = {id(leaf) for leaf in _leaves(self)}
+        for leaf in _leaves(layer):
+            if id(leaf) in seen or leaf is self:
+                raise ValueError(
+                    f"Sequential: {leaf!r} appears twice; backward assigns gradients, so a "
+                    "layer object may be used only once. Create a second layer instead"
+                )
+        candidate = [*self._layers, layer]
+        _check_chain(candidate)
+        self._layers = candidate
+        self._backward_order = tuple(reversed(candidate))
+        self._checks_own_caches = all(_validates_first(leaf) for leaf in _leaves(self)[1:])
+        return self
+
+    # -- the Layer contract -----------------------------------------------------
+
+    @override
+    def forward(self, X: Array) -> Array:
+        snapshot = None if self._checks_own_caches else [x._snapshot() for x in _leaves(self)]
+        A = X
+        i = 0
+        try:
+            for layer in self._layers:
+                A = layer.forward(A)
+                i += 1
+        except Exception as err:
+            if snapshot is not None:
+                for leaf, saved in zip(_leaves(self), snapshot, strict=True):
+                    leaf._restore(saved)
+            err.add_note(self._where(i))
+            raise
+        return A
+
+    @override
+    def backward(self, dA: Array) -> Array:
+        i = len(self._layers) - 1
+        try:
+            for layer in self._backward_order:
+                dA = layer.backward(dA)
+                i -= 1
+        except Exception as err:
+            err.add_note(self._where(i))
+            raise
+        return dA
+
+    @override
+    def parameters(self) -> list[Parameter]:
+        return [p for layer in self._layers for p in layer.parameters()]
+
+    @override
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return [
+            (f"{i}.{name}", p)
+            for i, layer in enumerate(self._layers)
+            for name, p in layer.named_parameters()
+        ]
+
+    @override
+    def train(self, mode: bool = True) -> Self:
+        self.training = bool(mode)
+        for layer in self._layers:
+            layer.train(mode)
+        return self
+
+    @override
+    def astype(self, dtype: DTypeLike) -> Self:
+        for layer in self._layers:
+            layer.astype(dtype)
+        return self
+
+    @property
+    @override
+    def dtype(self) -> np.dtype[Any] | None:
+        for layer in self._layers:
+            if layer.dtype is not None:
+                return layer.dtype
+        return None
+
+    @override
+    def output_size(self, n_in: int | None) -> int | None:
+        for layer in self._layers:
+            n_in = layer.output_size(n_in)
+        return n_in
+
+    @override
+    def config(self) -> dict[str, Any]:
+        return {"layers": [{"class": type(x).__name__, **x.config()} for x in self._layers]}
+
+    # -- printing -------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        if not self._layers:
+            return "Sequential([])"
+        inner = "\n".join(
+            f"  ({i}) " + repr(layer).replace("\n", "\n  ") for i, layer in enumerate(self._layers)
+        )
+        return f"Sequential([\n{inner}\n])"
+
+    def summary(self, n_x: int, *, print_fn: Any = print) -> str:
+        """Print and return a table of layers, output shapes and parameter counts.
+
+        ``n_x`` is the number of input features (rows of X).
+        """
+        rows = [("#", "Layer", "Output shape", "Params")]
+        n: int | None = n_x
+        for i, layer in enumerate(self._layers):
+            n = layer.output_size(n)
+            rows.append(
+                (str(i), repr(layer).replace("\n", " "), f"({n if n is not None else '?'}, m)",
+                 f"{layer.n_parameters():,}")
+            )
+        widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        aligns = (">", "<", "<", ">")
+        fmt = "  ".join(f"{{:{a}{w}}}" for a, w in zip(aligns, widths, strict=True))
+        rule = "-" * (sum(widths) + 6)
+        lines = [fmt.format(*rows[0]), rule, *(fmt.format(*r) for r in rows[1:]), rule,
+                 f"Total parameters: {self.n_parameters():,}"]
+        text = "\n".join(lines)
+        print_fn(text)
+        return text
+
+    def _where(self, i: int) -> str:
+        layer = self._layers[i] if 0 <= i < len(self._layers) else None
+        shown = repr(layer).splitlines()[0] if layer is not None else "?"
+        return f"(in layer {i} of {len(self._layers)} in Sequential: {shown})"
+
+
+def _leaves(layer: Layer) -> list[Layer]:
+    """Every non-container layer under ``layer``, in forward order."""
+    if isinstance(layer, Sequential):
+        return [leaf for child in layer._layers for leaf in _leaves(child)]
+    return [layer]
+
+
+def _validates_first(layer: Layer) -> bool:
+    """Built-in layers check their input before touching any state."""
+    return type(layer).__module__.startswith("minigrad.")
+
+
+def _check_chain(layers: list[Layer]) -> None:
+    """Refuse a stack whose consecutive layers cannot fit, naming both layers."""
+    n: int | None = None
+    source = None
+    dtypes: dict[str, int] = {}
+    for i, layer in enumerate(layers):
+        if layer.dtype is not None:
+            dtypes.setdefault(str(layer.dtype), i)
+        try:
+            n_out = layer.output_size(n)
+        except ShapeError as err:
+            raise ShapeError(
+                f"Sequential: layer {i} {layer!r} does not fit after layer {source[0]} "
+                f"{source[1]!r}, which gives {n} rows: {err}"
+                if source is not None
+                else f"Sequential: layer {i} {layer!r}: {err}"
+            ) from None
+        if n_out is not None and n_out != n:
+            source = (i, layer)
+        n = n_out
+    if len(dtypes) > 1:
+        found = ", ".join(f"{d} (from layer {i})" for d, i in dtypes.items())
+        raise TypeError(
+            f"Sequential: layers have different dtypes: {found}; "
+            "convert them all with .astype(dtype)"
+        )
