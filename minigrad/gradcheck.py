@@ -28,6 +28,7 @@ from attrs import frozen
 
 from minigrad._checks import as_float_matrix, check_finite
 from minigrad._typing import Array
+from minigrad.errors import InputError
 from minigrad.layer import Layer
 from minigrad.losses import Loss
 from minigrad.sequential import Sequential
@@ -249,21 +250,14 @@ class _Checker:
         scale: float,
     ) -> None:
         """Compare ``analytic`` with ``mult * dJ/dx``, perturbing ``x`` in place."""
-        h = self.h
         floor = max(1e-4 * scale, 1e-12) * mult
         f0 = cost()
         worst: GradCheckEntry | None = None
         for idx in self._indices(x.shape):
-            original = x[idx]
-            values = []
-            for step in (-2.0, -1.0, 1.0, 2.0):
-                x[idx] = original + step * h
-                values.append(cost())
-            x[idx] = original
-            fm2, fm1, fp1, fp2 = values
-            numeric = mult * (8.0 * (fp1 - fm1) - (fp2 - fm2)) / (12.0 * h)
-            left = mult * (3.0 * f0 - 4.0 * fm1 + fm2) / (2.0 * h)
-            right = mult * (-3.0 * f0 + 4.0 * fp1 - fp2) / (2.0 * h)
+            slopes = self._slopes(x, idx, f0, cost)
+            if slopes is None:  # no step stays inside the function's domain
+                continue
+            numeric, left, right = (mult * s for s in slopes)
             a = float(analytic[idx])
             self.n_checked += 1
             if abs(right - left) > 1e-5 * max(abs(left), abs(right), floor):
@@ -282,6 +276,53 @@ class _Checker:
                 worst = entry
         if worst is not None:
             self.entries.append(worst)
+
+    def _slopes(
+        self, x: Array, idx: tuple[int, ...], f0: float, cost: Callable[[], float]
+    ) -> tuple[float, float, float] | None:
+        """Central (five-point), left and right slopes of the cost along ``x[idx]``.
+
+        Near the edge of a function's domain (a probability close to 0 or 1
+        fed to a loss) a step can leave the domain, and the function curves
+        sharply: shrink the step until every point is valid and the estimate
+        no longer changes when the step is quartered.
+        """
+        h = self.h
+        previous: tuple[float, float, float] | None = None
+        shrunk = False
+        for _ in range(12):
+            current = self._stencil(x, idx, f0, cost, h)
+            if current is None:
+                shrunk, h = True, h / 10.0
+                continue
+            if not shrunk:
+                return current
+            if previous is not None and abs(current[0] - previous[0]) <= 1e-9 * max(
+                abs(current[0]), 1e-300
+            ):
+                return current
+            previous, h = current, h / 4.0
+        return previous
+
+    @staticmethod
+    def _stencil(
+        x: Array, idx: tuple[int, ...], f0: float, cost: Callable[[], float], h: float
+    ) -> tuple[float, float, float] | None:
+        original = x[idx]
+        values = []
+        try:
+            for step in (-2.0, -1.0, 1.0, 2.0):
+                x[idx] = original + step * h
+                values.append(cost())
+        except InputError:
+            return None
+        finally:
+            x[idx] = original
+        fm2, fm1, fp1, fp2 = values
+        central = (8.0 * (fp1 - fm1) - (fp2 - fm2)) / (12.0 * h)
+        left = (3.0 * f0 - 4.0 * fm1 + fm2) / (2.0 * h)
+        right = (-3.0 * f0 + 4.0 * fp1 - fp2) / (2.0 * h)
+        return central, left, right
 
     def _indices(self, shape: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
         size = int(np.prod(shape))
