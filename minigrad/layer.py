@@ -91,6 +91,14 @@ class Layer:
         """Total number of trainable scalars."""
         return sum(p.size for p in self.parameters())
 
+    def buffers(self) -> dict[str, Array]:
+        """Non-trainable state arrays (BatchNorm's running statistics), by name.
+
+        The arrays themselves are returned, not copies: a loader restores them
+        in place with ``layer.buffers()[name][...] = saved``. None by default.
+        """
+        return {}
+
     def train(self, mode: bool = True) -> Self:
         """Switch to training mode (``mode=False`` is eval mode). Returns the layer."""
         self.training = bool(mode)

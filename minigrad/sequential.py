@@ -126,6 +126,14 @@ class Sequential(Layer):
         ]
 
     @override
+    def buffers(self) -> dict[str, Array]:
+        return {
+            f"{i}.{name}": array
+            for i, layer in enumerate(self._layers)
+            for name, array in layer.buffers().items()
+        }
+
+    @override
     def train(self, mode: bool = True) -> Self:
         self.training = bool(mode)
         for layer in self._layers:
