@@ -24,9 +24,11 @@ from minigrad.activations import (
     Tanh,
 )
 from minigrad.dense import Dense
-from minigrad.errors import DTypeError, InputError, ShapeError, StateError
+from minigrad.errors import DTypeError, InputError, ModelFileError, ShapeError, StateError
 from minigrad.gradcheck import GradCheckEntry, GradCheckResult, gradcheck
+from minigrad.io import load
 from minigrad.layer import Layer, Parameter
+from minigrad.registry import register
 from minigrad.sequential import Sequential
 
 Swish = SiLU
@@ -35,8 +37,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ELU", "GELU", "SELU", "Activation", "DTypeError", "Dense", "GradCheckEntry",
-    "GradCheckResult", "HardTanh", "Identity", "InputError", "Layer", "LeakyReLU", "Parameter",
+    "GradCheckResult", "HardTanh", "Identity", "InputError", "Layer", "LeakyReLU", "ModelFileError",
+    "Parameter",
     "ReLU", "Sequential", "ShapeError", "SiLU", "Sigmoid", "Softmax", "Softplus", "Softsign",
-    "StateError", "Swish", "Tanh", "__version__", "functional", "gradcheck", "init", "losses",
-    "seed",
+    "StateError", "Swish", "Tanh", "__version__", "functional", "gradcheck", "init", "load",
+    "losses", "register", "seed",
 ]

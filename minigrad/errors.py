@@ -21,3 +21,10 @@ class DTypeError(InputError, TypeError):
 
 class StateError(RuntimeError):
     """A method was called out of order, such as ``backward`` before ``forward``."""
+
+
+class ModelFileError(ValueError):
+    """A model file cannot be saved or loaded: not a minigrad file, damaged, or inconsistent.
+
+    The message gives the reason; nothing is half-loaded or half-written.
+    """

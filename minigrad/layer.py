@@ -14,6 +14,7 @@ Gradient scale, stated once for the whole library (the notes' convention):
 
 from __future__ import annotations
 
+import os
 from typing import Any, Self
 
 import attrs
@@ -143,6 +144,17 @@ class Layer:
         ``ShapeError`` when ``n_in`` cannot be accepted.
         """
         return None
+
+    def save(self, path: str | os.PathLike[str], optimizer: Any = None) -> None:
+        """Save this layer (or whole model) to one .npz file; reload it with ``mg.load(path)``.
+
+        With ``optimizer``, its ``state_dict()`` is saved too, so that training
+        can resume (``mg.load(path, optimizer=opt)``). The write is atomic: an
+        error leaves any old file at ``path`` intact. See :mod:`minigrad.io`.
+        """
+        from minigrad.io import save
+
+        save(self, path, optimizer=optimizer)
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments that rebuild this layer (JSON-friendly)."""

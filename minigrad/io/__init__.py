@@ -1,0 +1,25 @@
+"""Model files: ``model.save(path)`` and ``mg.load(path)``, safe by construction.
+
+A model file is one ``.npz`` archive (a zip of ``.npy`` arrays) holding:
+
+* ``__minigrad__``: the metadata, UTF-8 JSON stored as a uint8 array::
+
+      {"format": "minigrad.model", "format_version": 1, "minigrad_version": "0.1.0",
+       "model": {"class": "Sequential", "config": {"layers": [
+                 {"class": "Dense", "config": {"n_in": 2, "n_out": 4, ...}}, ...]}},
+       "training": true,
+       "optimizer": null or {"class": "Adam", "scalars": {...}, "arrays": [...]}}
+
+* ``params/<name>``: every parameter, by its ``named_parameters()`` name ("0.W");
+* ``buffers/<name>``: every non-trained array a layer keeps (running statistics);
+* ``optimizer/<key>``: the arrays of ``optimizer.state_dict()``, when saved.
+
+Saving is atomic (temporary file, fsync, rename). Loading never runs code
+from the file: no pickle, and class names are only looked up in the
+registry (:func:`minigrad.register`). The whole file is validated before
+anything is built; every problem is a :class:`minigrad.ModelFileError`.
+"""
+
+from minigrad.io._model_file import FORMAT_VERSION, load, save
+
+__all__ = ["FORMAT_VERSION", "load", "save"]

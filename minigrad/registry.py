@@ -1,0 +1,120 @@
+"""The registry of layer classes that a model file may name.
+
+A model file stores each layer as a class *name* and its constructor
+arguments. Loading turns a name back into a class only by looking it up in
+this table, never by importing a module or evaluating anything the file says,
+so a file that names ``os.system`` or ``builtins.eval`` gets an error, not a
+call. The layers that minigrad exports are registered already; a custom layer
+or activation registers itself with the decorator:
+
+>>> import numpy as np, minigrad as mg
+>>> @mg.register
+... class Cube(mg.Activation):
+...     '''g(Z) = Z**3, g'(Z) = 3 Z**2.'''
+...     def g(self, Z): return Z * Z * Z
+...     def g_prime(self, Z, A): return 3 * Z * Z
+>>> lookup("Cube") is Cube
+True
+
+``mg.register(cls)`` is the same call without the decorator syntax, and
+``mg.register(name="MyCube")`` registers under another name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar, overload
+
+from minigrad.errors import ModelFileError
+from minigrad.layer import Layer
+
+L = TypeVar("L", bound=type[Layer])
+
+_CLASSES: dict[str, type[Layer]] = {}
+"""Registered name -> class; the only way a name in a file becomes a class."""
+
+_ABSTRACT = frozenset({"Layer", "Activation"})
+_builtins_loaded = False
+
+
+@overload
+def register(cls: L, /, *, name: str | None = None) -> L: ...
+@overload
+def register(cls: None = None, /, *, name: str | None = None) -> Callable[[L], L]: ...
+def register(cls: L | None = None, /, *, name: str | None = None) -> L | Callable[[L], L]:
+    """Allow model files to name ``cls`` (a Layer subclass), under ``name`` or its own name.
+
+    Use as ``@mg.register``, ``@mg.register(name="Alias")`` or ``mg.register(cls)``.
+    Registering the same class again under the same name does nothing; a name
+    taken by another class, or a second name for one class, is refused.
+    """
+    if cls is None:
+        return lambda c: register(c, name=name)
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise TypeError(
+            f"mg.register: expected a subclass of mg.Layer, got {cls!r}; only layer and "
+            "activation classes can be named in a model file"
+        )
+    key = cls.__name__ if name is None else name
+    if not isinstance(key, str) or not key.isidentifier():
+        raise ValueError(f"mg.register: name must be a Python identifier, got {key!r}")
+    _load_builtins()
+    taken = _CLASSES.get(key)
+    if taken is not None and taken is not cls:
+        raise ValueError(
+            f"mg.register: the name {key!r} is already taken by {_qualname(taken)}; "
+            f"register {_qualname(cls)} under another name with mg.register(name=...)"
+        )
+    for other, registered in _CLASSES.items():
+        if registered is cls and other != key:
+            raise ValueError(f"mg.register: {_qualname(cls)} is already registered as {other!r}")
+    _CLASSES[key] = cls
+    return cls
+
+
+def lookup(name: str) -> type[Layer]:
+    """The class registered as ``name``, or a ModelFileError saying how to register it."""
+    _load_builtins()
+    cls = _CLASSES.get(name)
+    if cls is None:
+        hint = (
+            f"; if it is your own layer, decorate its class with @mg.register (or call "
+            f"mg.register({name})) before loading"
+            if name.isidentifier()
+            else "; only registered minigrad layer classes can be loaded"
+        )
+        raise ModelFileError(f"the file names layer class {name!r}, which is not registered{hint}")
+    return cls
+
+
+def name_of(cls: type[Layer]) -> str:
+    """The name under which ``cls`` is registered, or a ModelFileError saying how to register it."""
+    _load_builtins()
+    for key, registered in _CLASSES.items():
+        if registered is cls:
+            return key
+    raise ModelFileError(
+        f"cannot save {_qualname(cls)}: its class is not registered, so a file could not "
+        f"name it; decorate the class with @mg.register (or call mg.register({cls.__name__}))"
+    )
+
+
+def _load_builtins() -> None:
+    """Register every concrete layer class that minigrad exports (once minigrad is imported)."""
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    import minigrad
+
+    exports = getattr(minigrad, "__all__", None)
+    if exports is None:  # minigrad itself is still being imported
+        return
+    for export in exports:
+        obj = getattr(minigrad, export, None)
+        if isinstance(obj, type) and issubclass(obj, Layer) and obj.__name__ not in _ABSTRACT:
+            _CLASSES.setdefault(obj.__name__, obj)
+    _builtins_loaded = True
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
