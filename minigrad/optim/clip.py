@@ -1,0 +1,53 @@
+"""Gradient clipping by global norm.
+
+    norm = sqrt(sum over parameters of sum(grad**2))
+    if norm > max_norm:  grad <- grad * (max_norm / norm)   for every parameter
+
+Scaling all gradients by one factor keeps the direction of the whole update
+and only shortens it (Pascanu et al. 2013).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from minigrad.layer import Parameter
+
+
+def global_norm(params: Iterable[Parameter]) -> float:
+    """sqrt(sum of squared gradient entries over all ``params``); inf or nan if any is.
+
+    >>> import numpy as np, minigrad as mg
+    >>> p = mg.Parameter("w", np.zeros(2), np.array([3.0, 4.0]))
+    >>> global_norm([p])
+    5.0
+    """
+    total = 0.0
+    for p in params:
+        total += float(np.vdot(p.grad, p.grad))
+    return math.sqrt(total)
+
+
+def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
+    """Scale the gradients in place so that their global norm is at most ``max_norm``.
+
+    Returns the norm before clipping. Gradients holding NaN or inf are left
+    as they are (the norm returned says so), since no factor fixes them.
+
+    >>> import numpy as np, minigrad as mg
+    >>> p = mg.Parameter("w", np.zeros(2), np.array([3.0, 4.0]))
+    >>> clip_grad_norm([p], 1.0), p.grad
+    (5.0, array([0.6, 0.8]))
+    """
+    if isinstance(max_norm, bool) or not (isinstance(max_norm, int | float) and max_norm > 0):
+        raise ValueError(f"clip_grad_norm: max_norm must be a number > 0, got {max_norm!r}")
+    params = list(params)
+    norm = global_norm(params)
+    if math.isfinite(norm) and norm > max_norm:
+        scale = float(max_norm) / norm
+        for p in params:
+            p.grad *= scale
+    return norm
