@@ -254,13 +254,13 @@ class _Checker:
         f0 = cost()
         worst: GradCheckEntry | None = None
         for idx in self._indices(x.shape):
-            slopes = self._slopes(x, idx, f0, cost)
+            slopes = self._slopes(x, idx, f0, cost, floor / mult)
             if slopes is None:  # no step stays inside the function's domain
                 continue
             numeric, left, right = (mult * s for s in slopes)
             a = float(analytic[idx])
             self.n_checked += 1
-            if abs(right - left) > 1e-5 * max(abs(left), abs(right), floor):
+            if _apart(left, right, floor):
                 self.n_kinks += 1
                 low, high = min(left, right), max(left, right)
                 slack = 1e-3 * (high - low) + floor * 1e-3
@@ -278,31 +278,34 @@ class _Checker:
             self.entries.append(worst)
 
     def _slopes(
-        self, x: Array, idx: tuple[int, ...], f0: float, cost: Callable[[], float]
+        self, x: Array, idx: tuple[int, ...], f0: float, cost: Callable[[], float], floor: float
     ) -> tuple[float, float, float] | None:
         """Central (five-point), left and right slopes of the cost along ``x[idx]``.
 
-        Near the edge of a function's domain (a probability close to 0 or 1
-        fed to a loss) a step can leave the domain, and the function curves
-        sharply: shrink the step until every point is valid and the estimate
-        no longer changes when the step is quartered.
+        When a step leaves the function's domain (a probability close to 0 or
+        1 fed to a loss), or the one-sided slopes disagree (a kink, or a curve
+        too sharp for the step, such as -log(A) at A = 1e-3), shrink the step
+        until every point is valid and the central estimate no longer changes
+        when the step is quartered. At a true kink the one-sided slopes stay
+        apart however small the step; if the estimate never settles there,
+        the slopes of the full step are kept.
         """
         h = self.h
-        previous: tuple[float, float, float] | None = None
-        shrunk = False
+        first = self._stencil(x, idx, f0, cost, h)
+        if first is not None and not _apart(first[1], first[2], floor):
+            return first
+        previous = first
         for _ in range(12):
+            h /= 10.0 if previous is None else 4.0
             current = self._stencil(x, idx, f0, cost, h)
             if current is None:
-                shrunk, h = True, h / 10.0
                 continue
-            if not shrunk:
-                return current
             if previous is not None and abs(current[0] - previous[0]) <= 1e-9 * max(
-                abs(current[0]), 1e-300
+                abs(current[0]), floor
             ):
                 return current
-            previous, h = current, h / 4.0
-        return previous
+            previous = current
+        return first if first is not None else previous
 
     @staticmethod
     def _stencil(
@@ -331,6 +334,11 @@ class _Checker:
             flat = sorted(int(i) for i in self.pick.choice(size, self.max_entries, replace=False))
         for i in flat:
             yield tuple(int(k) for k in np.unravel_index(i, shape))
+
+
+def _apart(left: float, right: float, floor: float) -> bool:
+    """Whether the one-sided slopes disagree: a kink, or a curve too sharp for the step."""
+    return abs(right - left) > 1e-5 * max(abs(left), abs(right), floor)
 
 
 def _labelled_leaves(layer: Layer, prefix: str = "") -> Iterator[tuple[str, Layer]]:
