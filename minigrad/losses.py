@@ -21,7 +21,7 @@ from typing_extensions import override
 from minigrad._checks import as_float_matrix
 from minigrad._typing import Array
 from minigrad.errors import DTypeError, InputError, ShapeError, StateError
-from minigrad.functional import logsumexp, sigmoid, softmax, softplus
+from minigrad.functional import sigmoid
 
 
 @define(eq=False, repr=False)
@@ -131,7 +131,9 @@ class BinaryCrossEntropy(Loss):
         self._check_range(Y, "Y", 0.0, 1.0)
         m: int = A.shape[1]
         if self.from_logits:
-            J = float(np.sum(softplus(A)) - np.vdot(A, Y)) / m
+            # per element, max(Z, 0) - Z Y and the log1p term are both >= 0: summing them
+            # cancels nothing, so one huge logit cannot swamp the other examples' losses
+            J = float(np.sum(np.maximum(A, 0) - A * Y + np.log1p(np.exp(-np.abs(A))))) / m
             self.dA = sigmoid(A) - Y
             return J
         self._check_range(A, "A (probabilities)", 0.0, 1.0)
@@ -162,9 +164,17 @@ class CategoricalCrossEntropy(Loss):
         Y = self._one_hot(A, Y)
         m: int = A.shape[1]
         if self.from_logits:
-            lse = logsumexp(A, axis=0)
-            J = float(np.sum(lse * Y.sum(axis=0, keepdims=True)) - np.vdot(Y, A)) / m
-            self.dA = softmax(A, axis=0) * Y.sum(axis=0, keepdims=True) - Y
+            # with shifted logits Zs = Z - max(Z) <= 0 and S = sum_k exp(Zs_k) >= 1,
+            # J = (1/m) sum_i [sum_k Y_ki log S_i - sum_k Y_ki Zs_ki]: sums of terms >= 0,
+            # so no cancellation between examples (a logit of 1e4 costs no precision)
+            Zs = A - A.max(axis=0, keepdims=True)
+            E = np.exp(Zs)
+            S = E.sum(axis=0, keepdims=True)
+            Y_sum = Y.sum(axis=0, keepdims=True)
+            J = float(np.vdot(Y_sum, np.log(S)) - np.vdot(Y, Zs)) / m
+            E *= Y_sum / S
+            E -= Y
+            self.dA = E
             return J
         self._check_range(A, "A (probabilities)", 0.0, 1.0)
         Ac = _clip_probability(A)
