@@ -5,6 +5,10 @@ backpropagation is the chain rule marched back through the list. Examples
 are columns: X has shape (n_x, m), Z = W A_prev + b, A = g(Z).
 """
 
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 from minigrad import functional, init, losses
 from minigrad._rng import seed
 from minigrad.activations import (
@@ -43,3 +47,23 @@ __all__ = [
     "StateError", "Swish", "Tanh", "__version__", "functional", "gradcheck", "init", "load",
     "losses", "register", "seed",
 ]
+
+# The learner's tools load on first use (mg.datasets, mg.data, mg.plot), so that
+# `import minigrad` stays quick; mg.plot needs matplotlib only when it draws.
+_LAZY_MODULES = ("data", "datasets", "plot")
+
+if TYPE_CHECKING:
+    from minigrad import data as data
+    from minigrad import datasets as datasets
+    from minigrad import plot as plot
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _LAZY_MODULES:
+        module = importlib.import_module(f"minigrad.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
+
+
+__all__ += list(_LAZY_MODULES)
