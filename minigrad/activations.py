@@ -6,7 +6,8 @@ from :class:`Activation`. ``A = g(Z)`` is handed to ``g_prime`` so that
 derivatives such as tanh's ``1 - A**2`` cost nothing extra.
 
 Every built-in is finite, warning-free and dtype-preserving (float32 stays
-float32) for any finite Z, however large.
+float32) for any finite Z, however large; the one exception is SELU within 5%
+of the dtype's largest number, where scale * Z itself is not representable.
 """
 
 from __future__ import annotations
@@ -248,19 +249,24 @@ class GELU(Activation):
 
     @override
     def g(self, Z: Array) -> Array:
-        A: Array = 0.5 * Z * (1 + np.tanh(self._u(Z))) if self.approximate == "tanh" else (
-            Z * self._cdf(Z)
+        A: Array = (
+            0.5 * Z * (1 + np.tanh(self._u(np.clip(Z, -1e4, 1e4))))
+            if self.approximate == "tanh"
+            else Z * self._cdf(Z)
         )
         return A
 
     @override
     def g_prime(self, Z: Array, A: Array) -> Array:
+        # Z*Z overflows float32 beyond |Z| ~ 1.8e19; past |Z| = 1e4 every term that
+        # uses the clipped Zc is exactly 0 anyway (1 - tanh(u)**2, exp(-Z**2 / 2))
+        Zc = np.clip(Z, -1e4, 1e4)
         if self.approximate == "tanh":
-            t = np.tanh(self._u(Z))
-            du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * Z * Z)
-            approx: Array = 0.5 * (1 + t) + 0.5 * Z * (1 - t * t) * du
+            t = np.tanh(self._u(Zc))
+            du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * Zc * Zc)
+            approx: Array = 0.5 * (1 + t) + 0.5 * Zc * (1 - t * t) * du
             return approx
-        exact: Array = self._cdf(Z) + Z * _INV_SQRT_2PI * np.exp(-0.5 * Z * Z)
+        exact: Array = self._cdf(Z) + Zc * _INV_SQRT_2PI * np.exp(-0.5 * Zc * Zc)
         return exact
 
     @staticmethod
@@ -268,9 +274,8 @@ class GELU(Activation):
         return 0.5 * erfc(-_SQRT_HALF * Z)
 
     @staticmethod
-    def _u(Z: Array) -> Array:
-        # Z**3 overflows float32 only beyond |Z| ~ 7e12; clip keeps it finite for any Z
-        Zc = np.clip(Z, -1e4, 1e4)
+    def _u(Zc: Array) -> Array:
+        """u = sqrt(2/pi) (Z + 0.044715 Z**3), for Z clipped to [-1e4, 1e4] (finite cube)."""
         return _SQRT_2_OVER_PI * (Zc + 0.044715 * Zc * Zc * Zc)
 
 
@@ -324,8 +329,8 @@ class Softsign(Activation):
 
     @override
     def g_prime(self, Z: Array, A: Array) -> Array:
-        d: Array = 1 + np.abs(Z)
-        return 1 / (d * d)
+        r: Array = 1 / (1 + np.abs(Z))  # squaring 1 + |Z| would overflow for huge Z
+        return r * r
 
 
 @define(eq=False, repr=False)
