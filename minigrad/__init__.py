@@ -30,7 +30,7 @@ from minigrad.activations import (
 from minigrad.dense import Dense
 from minigrad.errors import DTypeError, InputError, ModelFileError, ShapeError, StateError
 from minigrad.gradcheck import GradCheckEntry, GradCheckResult, gradcheck
-from minigrad.io import load
+from minigrad.io import load, load_checkpoint
 from minigrad.layer import Layer, Parameter
 from minigrad.registry import register
 from minigrad.sequential import Sequential
@@ -45,7 +45,7 @@ __all__ = [
     "Parameter",
     "ReLU", "Sequential", "ShapeError", "SiLU", "Sigmoid", "Softmax", "Softplus", "Softsign",
     "StateError", "Swish", "Tanh", "__version__", "functional", "gradcheck", "init", "load",
-    "losses", "register", "seed",
+    "load_checkpoint", "losses", "register", "seed",
 ]
 
 # The learner's tools load on first use (mg.datasets, mg.data, mg.plot), so that

@@ -149,7 +149,7 @@ class Layer:
         """Save this layer (or whole model) to one .npz file; reload it with ``mg.load(path)``.
 
         With ``optimizer``, its ``state_dict()`` is saved too, so that training
-        can resume (``mg.load(path, optimizer=opt)``). The write is atomic: an
+        can resume (``model, opt = mg.load_checkpoint(path)``). The write is atomic: an
         error leaves any old file at ``path`` intact. See :mod:`minigrad.io`.
         """
         from minigrad.io import save
@@ -196,8 +196,14 @@ class Layer:
         ]
 
     def _snapshot(self) -> dict[str, Any]:
-        """The forward caches, so that a failed forward can put them back."""
-        return {name: getattr(self, name) for name in self._cache_names()}
+        """The forward caches, so that a failed forward can put them back.
+
+        A subclass written without attrs keeps its caches in ``__dict__``;
+        that is saved too (a shallow copy).
+        """
+        saved = {name: getattr(self, name) for name in self._cache_names()}
+        saved.update(getattr(self, "__dict__", {}))
+        return saved
 
     def _restore(self, snapshot: dict[str, Any]) -> None:
         for name, value in snapshot.items():

@@ -17,23 +17,30 @@ or activation registers itself with the decorator:
 True
 
 ``mg.register(cls)`` is the same call without the decorator syntax, and
-``mg.register(name="MyCube")`` registers under another name.
+``mg.register(name="MyCube")`` registers under another name. Optimizers
+(classes with ``state_dict`` and ``load_state_dict``) have a table of their
+own, used by :func:`minigrad.load_checkpoint`; those of ``mg.optim`` are
+registered already.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from typing import TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from minigrad.errors import ModelFileError
 from minigrad.layer import Layer
 
-L = TypeVar("L", bound=type[Layer])
+L = TypeVar("L", bound=type[Any])
 
 _CLASSES: dict[str, type[Layer]] = {}
-"""Registered name -> class; the only way a name in a file becomes a class."""
+"""Registered name -> layer class; the only way a layer name in a file becomes a class."""
 
-_ABSTRACT = frozenset({"Layer", "Activation"})
+_OPTIMIZERS: dict[str, type[Any]] = {}
+"""Registered name -> optimizer class, for the optimizer named in a checkpoint."""
+
+_ABSTRACT = frozenset({"Layer", "Activation", "Optimizer"})
 _builtins_loaded = False
 
 
@@ -50,25 +57,29 @@ def register(cls: L | None = None, /, *, name: str | None = None) -> L | Callabl
     """
     if cls is None:
         return lambda c: register(c, name=name)
-    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+    if isinstance(cls, type) and issubclass(cls, Layer):
+        table: dict[str, type[Any]] = _CLASSES
+    elif isinstance(cls, type) and _is_optimizer(cls):
+        table = _OPTIMIZERS
+    else:
         raise TypeError(
-            f"mg.register: expected a subclass of mg.Layer, got {cls!r}; only layer and "
-            "activation classes can be named in a model file"
+            f"mg.register: expected a subclass of mg.Layer or an optimizer class, got {cls!r}; "
+            "only layer, activation and optimizer classes can be named in a model file"
         )
     key = cls.__name__ if name is None else name
     if not isinstance(key, str) or not key.isidentifier():
         raise ValueError(f"mg.register: name must be a Python identifier, got {key!r}")
     _load_builtins()
-    taken = _CLASSES.get(key)
+    taken = table.get(key)
     if taken is not None and taken is not cls:
         raise ValueError(
             f"mg.register: the name {key!r} is already taken by {_qualname(taken)}; "
             f"register {_qualname(cls)} under another name with mg.register(name=...)"
         )
-    for other, registered in _CLASSES.items():
+    for other, registered in table.items():
         if registered is cls and other != key:
             raise ValueError(f"mg.register: {_qualname(cls)} is already registered as {other!r}")
-    _CLASSES[key] = cls
+    table[key] = cls
     return cls
 
 
@@ -87,10 +98,11 @@ def lookup(name: str) -> type[Layer]:
     return cls
 
 
-def name_of(cls: type[Layer]) -> str:
+def name_of(cls: type[Any]) -> str:
     """The name under which ``cls`` is registered, or a ModelFileError saying how to register it."""
     _load_builtins()
-    for key, registered in _CLASSES.items():
+    table = _CLASSES if issubclass(cls, Layer) else _OPTIMIZERS
+    for key, registered in table.items():
         if registered is cls:
             return key
     raise ModelFileError(
@@ -99,8 +111,29 @@ def name_of(cls: type[Layer]) -> str:
     )
 
 
+def lookup_optimizer(name: str) -> type[Any]:
+    """The optimizer class registered as ``name``, or a ModelFileError."""
+    _load_builtins()
+    cls = _OPTIMIZERS.get(name)
+    if cls is None:
+        hint = (
+            "; if it is your own optimizer, register its class with @mg.register first"
+            if name.isidentifier()
+            else ""
+        )
+        raise ModelFileError(f"the file names optimizer class {name!r}, which is not "
+                             f"registered{hint}")
+    return cls
+
+
+def _is_optimizer(cls: type[Any]) -> bool:
+    return callable(getattr(cls, "state_dict", None)) and callable(
+        getattr(cls, "load_state_dict", None)
+    )
+
+
 def _load_builtins() -> None:
-    """Register every concrete layer class that minigrad exports (once minigrad is imported)."""
+    """Register the concrete layers minigrad exports and mg.optim's optimizers (once imported)."""
     global _builtins_loaded
     if _builtins_loaded:
         return
@@ -113,6 +146,14 @@ def _load_builtins() -> None:
         obj = getattr(minigrad, export, None)
         if isinstance(obj, type) and issubclass(obj, Layer) and obj.__name__ not in _ABSTRACT:
             _CLASSES.setdefault(obj.__name__, obj)
+    try:
+        optim = importlib.import_module("minigrad.optim")
+    except ImportError:  # pragma: no cover - minigrad without its optimizers
+        optim = None
+    for export in getattr(optim, "__all__", ()):
+        obj = getattr(optim, export, None)
+        if isinstance(obj, type) and _is_optimizer(obj) and obj.__name__ not in _ABSTRACT:
+            _OPTIMIZERS.setdefault(obj.__name__, obj)
     _builtins_loaded = True
 
 

@@ -20,6 +20,6 @@ registry (:func:`minigrad.register`). The whole file is validated before
 anything is built; every problem is a :class:`minigrad.ModelFileError`.
 """
 
-from minigrad.io._model_file import FORMAT_VERSION, load, save
+from minigrad.io._model_file import FORMAT_VERSION, Checkpoint, load, load_checkpoint, save
 
-__all__ = ["FORMAT_VERSION", "load", "save"]
+__all__ = ["FORMAT_VERSION", "Checkpoint", "load", "load_checkpoint", "save"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -16,7 +16,7 @@ from minigrad.io._architecture import Node, build, describe, parse
 from minigrad.io._archive import read_archive, write_archive
 from minigrad.io._atomic import atomic_write
 from minigrad.layer import Layer
-from minigrad.sequential import Sequential
+from minigrad.registry import lookup_optimizer
 
 FORMAT = "minigrad.model"
 FORMAT_VERSION = 1
@@ -53,6 +53,7 @@ def save(model: Layer, path: PathLike, optimizer: Any = None) -> None:
                 "such a file could not be loaded"
             )
     if optimizer is not None:
+        _check_optimizes(optimizer, model)
         meta["optimizer"], optimizer_arrays = _optimizer_state.pack(optimizer)
         members.update(optimizer_arrays)
     text = json.dumps(meta, allow_nan=False, separators=(",", ":"))
@@ -60,13 +61,42 @@ def save(model: Layer, path: PathLike, optimizer: Any = None) -> None:
     atomic_write(path, lambda f: write_archive(f, archive))
 
 
-def load(path: PathLike, optimizer: Any = None) -> Layer:
-    """Rebuild the model saved at ``path``; with ``optimizer``, also restore its saved state.
+def load(path: PathLike) -> Layer:
+    """Rebuild the model saved at ``path``, weights, buffers and training mode included.
 
-    The whole file is checked before anything is built, and the optimizer's
-    state is only replaced once the model has loaded; any problem raises a
-    ModelFileError and changes nothing. Missing files raise the usual OSError.
+    The whole file is checked before anything is built, and a model is only
+    returned once every array has been checked and copied in; any problem
+    raises a ModelFileError. A missing file raises the usual OSError.
+    Optimizer state in the file is checked but not returned: see
+    :func:`load_checkpoint`.
     """
+    model, _ = _read(path, with_optimizer=False)
+    return model
+
+
+class Checkpoint(NamedTuple):
+    """A model and the optimizer that was training it, as saved together."""
+
+    model: Layer
+    optimizer: Any
+
+
+def load_checkpoint(path: PathLike) -> Checkpoint:
+    """Rebuild the model and its optimizer from ``model.save(path, optimizer=opt)``.
+
+    The optimizer is a new instance of the saved class (found in the registry,
+    as layers are), built on the loaded model's parameters, with its saved
+    state (step count, learning rate, hyperparameters, moments) restored, so
+    that training continues exactly where it stopped::
+
+        model, optimizer = mg.load_checkpoint("checkpoint.npz")
+    """
+    model, optimizer = _read(path, with_optimizer=True)
+    return Checkpoint(model, optimizer)
+
+
+def _read(path: PathLike, *, with_optimizer: bool) -> tuple[Layer, Any]:
+    """Check the file at ``path`` completely, then build the model (and optimizer)."""
     arrays = read_archive(Path(path).read_bytes())
     meta = _metadata(arrays.pop(META, None))
     optimizer_arrays = {
@@ -74,8 +104,15 @@ def load(path: PathLike, optimizer: Any = None) -> Layer:
     }
     tree = parse(meta["model"])
     _precheck_dense(tree, arrays)
-    saved_state = _optimizer_entry(meta["optimizer"], optimizer_arrays)
-    state = None if optimizer is None else _state_for(optimizer, saved_state)
+    saved = _optimizer_entry(meta["optimizer"], optimizer_arrays)
+    optimizer_class = None
+    if with_optimizer:
+        if saved is None:
+            raise ModelFileError(
+                "the file holds no optimizer state (it was saved without optimizer=); "
+                "load the model alone with mg.load(path)"
+            )
+        optimizer_class = lookup_optimizer(saved[0])
     model = build(tree)
     targets = {PARAMS + k: v for k, v in _named_arrays(model, "params").items()}
     targets.update({BUFFERS + k: v for k, v in _named_arrays(model, "buffers").items()})
@@ -83,9 +120,10 @@ def load(path: PathLike, optimizer: Any = None) -> Layer:
     for key, target in targets.items():
         target[...] = arrays[key]
     model.train(meta["training"])
-    if state is not None:
-        _restore_optimizer(optimizer, state)
-    return model
+    optimizer = None
+    if optimizer_class is not None and saved is not None:
+        optimizer = _build_optimizer(optimizer_class, model, saved[1])
+    return model, optimizer
 
 
 # -- metadata -------------------------------------------------------------------
@@ -158,25 +196,14 @@ def _version() -> str:
 
 def _named_arrays(model: Layer, kind: str) -> dict[str, npt.NDArray[Any]]:
     """Parameters (``kind="params"``) or buffers by their dotted names, e.g. ``"2.W"``."""
+    if kind == "buffers":
+        return dict(model.buffers())
     out: dict[str, npt.NDArray[Any]] = {}
-    for prefix, leaf in _leaves(model, ""):
-        if kind == "params":
-            pairs = [(name, p.value) for name, p in leaf.named_parameters()]
-        else:
-            buffers = getattr(leaf, "buffers", None)
-            pairs = list(buffers().items()) if callable(buffers) else []
-        for name, array in pairs:
-            key = prefix + name
-            if key in out:
-                raise ModelFileError(f"{leaf!r}: two {kind} are named {name!r}")
-            out[key] = array
+    for name, parameter in model.named_parameters():
+        if name in out:
+            raise ModelFileError(f"{model!r}: two parameters are named {name!r}")
+        out[name] = parameter.value
     return out
-
-
-def _leaves(layer: Layer, prefix: str) -> list[tuple[str, Layer]]:
-    if isinstance(layer, Sequential):
-        return [pair for i, child in enumerate(layer) for pair in _leaves(child, f"{prefix}{i}.")]
-    return [(prefix, layer)]
 
 
 def _check_arrays(
@@ -205,11 +232,15 @@ def _precheck_dense(node: Node, arrays: dict[str, npt.NDArray[Any]]) -> None:
             _precheck_dense(child, arrays)
         return
     n_in, n_out = node.config.get("n_in"), node.config.get("n_out")
-    if issubclass(node.cls, Dense) and isinstance(n_in, int) and isinstance(n_out, int):
+    if issubclass(node.cls, Dense) and _positive_ints(n_in, n_out):
         key = f"{PARAMS}{node.prefix}W"
         if key in arrays and arrays[key].shape != (n_out, n_in):
             raise ModelFileError(f"array {key!r} has shape {arrays[key].shape}, but the model "
                                  f"needs {(n_out, n_in)}")
+
+
+def _positive_ints(*values: Any) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values)
 
 
 # -- optimizer ------------------------------------------------------------------
@@ -228,28 +259,29 @@ def _optimizer_entry(
     return _optimizer_state.unpack(entry, arrays)
 
 
-def _state_for(optimizer: Any, saved: tuple[str, dict[str, Any]] | None) -> dict[str, Any]:
-    if not isinstance(optimizer, _optimizer_state.Stateful):
-        raise TypeError(f"load: {optimizer!r} has no state_dict()/load_state_dict()")
-    if saved is None:
+def _check_optimizes(optimizer: Any, model: Layer) -> None:
+    """Refuse an optimizer that holds other parameters than ``model``'s (state would not fit)."""
+    params = getattr(optimizer, "params", None)
+    if params is None:
+        return
+    ours = model.parameters()
+    if len(params) != len(ours) or any(a is not b for a, b in zip(params, ours, strict=True)):
         raise ModelFileError(
-            "the file holds no optimizer state; save it with model.save(path, optimizer=opt)"
+            f"cannot save {type(optimizer).__name__} with this model: it optimizes "
+            f"{len(params)} other parameters, not the model's {len(ours)}; pass the optimizer "
+            "built on model.parameters()"
         )
-    name, state = saved
-    if name != type(optimizer).__name__:
-        raise ModelFileError(
-            f"the file holds the state of a {name} optimizer, not of {type(optimizer).__name__}"
-        )
-    return state
 
 
-def _restore_optimizer(optimizer: Any, state: dict[str, Any]) -> None:
-    """Load ``state``; if the optimizer refuses it, put its old state back."""
-    before = optimizer.state_dict()
+def _build_optimizer(cls: type[Any], model: Layer, state: dict[str, Any]) -> Any:
+    """A ``cls`` on ``model``'s parameters with ``state`` loaded, or a ModelFileError."""
+    name = cls.__name__
     try:
+        lr = state.get("lr")
+        optimizer = cls(model.parameters()) if lr is None else cls(model.parameters(), lr=lr)
         optimizer.load_state_dict(state)
     except Exception as err:
-        optimizer.load_state_dict(before)
         raise ModelFileError(
-            f"the optimizer state does not fit {type(optimizer).__name__}: {err}"
+            f"cannot restore the {name} optimizer from the file: {type(err).__name__}: {err}"
         ) from err
+    return optimizer

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from minigrad.errors import ModelFileError
+from minigrad.registry import name_of
 
 PREFIX = "optimizer/"
 _SCALARS = (bool, int, float, str, type(None))
@@ -35,7 +36,7 @@ def pack(optimizer: Any) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
         raise TypeError(
             f"cannot save the optimizer {optimizer!r}: it has no state_dict()/load_state_dict()"
         )
-    name = type(optimizer).__name__
+    name = name_of(type(optimizer))
     state = optimizer.state_dict()
     if not isinstance(state, dict):
         raise ModelFileError(f"cannot save {name}: state_dict() returned {type(state).__name__}")
