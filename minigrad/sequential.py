@@ -16,7 +16,7 @@ from attrs import define, field
 from typing_extensions import override
 
 from minigrad._typing import Array, DTypeLike
-from minigrad.errors import ShapeError
+from minigrad.errors import DTypeError, ShapeError
 from minigrad.layer import Layer, Parameter
 
 
@@ -68,6 +68,10 @@ class Sequential(Layer):
                 f"Sequential: layer {len(self._layers)} must be a minigrad Layer, "
                 f"got {type(layer).__name__}"
             )
+        if _contains(layer, self):
+            raise ValueError(
+                "Sequential: cannot append a container to itself or to a container inside it"
+            )
         seen = {id(leaf) for leaf in _leaves(self)}
         for leaf in _leaves(layer):
             if id(leaf) in seen or leaf is self:
@@ -79,7 +83,7 @@ class Sequential(Layer):
         _check_chain(candidate)
         self._layers = candidate
         self._backward_order = tuple(reversed(candidate))
-        self._checks_own_caches = all(_validates_first(leaf) for leaf in _leaves(self)[1:])
+        self._checks_own_caches = _only_first_can_fail(_leaves(self))
         return self
 
     # -- the Layer contract -----------------------------------------------------
@@ -210,6 +214,29 @@ def _leaves(layer: Layer) -> list[Layer]:
     return [layer]
 
 
+def _contains(container: Layer, target: Layer) -> bool:
+    """Whether ``target`` is ``container`` itself or nested anywhere inside it."""
+    if container is target:
+        return True
+    return isinstance(container, Sequential) and any(
+        _contains(child, target) for child in container._layers
+    )
+
+
+def _only_first_can_fail(leaves: list[Layer]) -> bool:
+    """Whether a forward can fail only in the first leaf, before any cache changed.
+
+    Built-in layers check their input before touching any state, and once the
+    first leaf has fixed the number of rows (a Dense does; an activation passes
+    on whatever it is given), the chain check at construction guarantees that
+    every later built-in layer accepts its input. Otherwise forward snapshots.
+    """
+    if not leaves:
+        return True
+    rows_fixed = leaves[0].output_size(None) is not None
+    return rows_fixed and all(_validates_first(leaf) for leaf in leaves[1:])
+
+
 def _validates_first(layer: Layer) -> bool:
     """Built-in layers check their input before touching any state."""
     return type(layer).__module__.startswith("minigrad.")
@@ -237,7 +264,7 @@ def _check_chain(layers: list[Layer]) -> None:
         n = n_out
     if len(dtypes) > 1:
         found = ", ".join(f"{d} (from layer {i})" for d, i in dtypes.items())
-        raise TypeError(
+        raise DTypeError(
             f"Sequential: layers have different dtypes: {found}; "
             "convert them all with .astype(dtype)"
         )
