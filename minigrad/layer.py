@@ -149,7 +149,7 @@ class Layer:
         """Save this layer (or whole model) to one .npz file; reload it with ``mg.load(path)``.
 
         With ``optimizer``, its ``state_dict()`` is saved too, so that training
-        can resume (``mg.load(path, optimizer=opt)``). The write is atomic: an
+        can resume (``model, opt = mg.load_checkpoint(path)``). The write is atomic: an
         error leaves any old file at ``path`` intact. See :mod:`minigrad.io`.
         """
         from minigrad.io import save
