@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -105,11 +106,13 @@ class Adam(Optimizer):
         self._adam(self.weight_decay)
 
     def _adam(self, l2: float) -> None:
-        lr, eps = self.lr, self.eps
         beta1, beta2 = self.betas
         t = self.step_count
-        step_size = lr / (1.0 - beta1**t)
-        inv_bias2 = 1.0 / (1.0 - beta2**t)
+        # The paper's equivalent form with the bias corrections folded into two
+        # scalars: W -= lr_t * m / (sqrt(v) + eps_t), one array operation fewer.
+        root_bias2 = math.sqrt(1.0 - beta2**t)
+        lr_t = self.lr * root_bias2 / (1.0 - beta1**t)
+        eps_t = self.eps * root_bias2
         one_minus_b1, one_minus_b2 = 1.0 - beta1, 1.0 - beta2
         buffers = zip(self.params, self._scratch, self.buffers["m"], self.buffers["v"],
                       strict=True)
@@ -124,12 +127,10 @@ class Adam(Optimizer):
             np.square(g, out=tmp)
             tmp *= one_minus_b2
             v += tmp
-            # W -= (lr / (1 - beta1**t)) * m / (sqrt(v / (1 - beta2**t)) + eps)
-            np.multiply(v, inv_bias2, out=tmp)
-            np.sqrt(tmp, out=tmp)
-            tmp += eps
+            np.sqrt(v, out=tmp)
+            tmp += eps_t
             np.divide(m, tmp, out=tmp)
-            tmp *= step_size
+            tmp *= lr_t
             p.value -= tmp
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from attrs import define, field
 from typing_extensions import override
 
+from minigrad.errors import InputError
 from minigrad.layer import Parameter
 from minigrad.optim.optimizer import Optimizer, non_negative, real, unit_interval
 from minigrad.optim.optimizer import _scalar as scalar
@@ -76,6 +77,18 @@ class SGD(Optimizer):
     @override
     def _active_buffers_for(self, state: dict[str, Any]) -> tuple[str, ...]:
         return ("velocity",) if scalar(state.get("momentum", 0.0)) else ()
+
+    @override
+    def _validate(self, values: dict[str, Any]) -> None:
+        # nesterov's validator reads self.momentum; check the pair as loaded instead.
+        nesterov = values.pop("nesterov")
+        super()._validate(values)
+        if not isinstance(nesterov, bool) or (nesterov and values["momentum"] == 0):
+            raise InputError(
+                f"SGD.load_state_dict: nesterov must be a bool, True only with momentum > 0, "
+                f"got nesterov={nesterov!r} with momentum={values['momentum']!r}"
+            )
+        values["nesterov"] = nesterov
 
     @override
     def _update(self) -> None:
