@@ -28,3 +28,21 @@ class ModelFileError(ValueError):
 
     The message gives the reason; nothing is half-loaded or half-written.
     """
+
+
+class DivergenceError(ValueError, FloatingPointError):
+    """Training produced a NaN or infinite loss or gradient.
+
+    Raised by :func:`minigrad.fit` before the bad step is applied, so the model
+    keeps its last finite weights. ``epoch`` and ``batch`` count from 1, as printed;
+    ``history`` holds the epochs completed before it (a :class:`minigrad.History`).
+    """
+
+    def __init__(
+        self, message: str, *, epoch: int = 0, batch: int = 0, layer: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.batch = batch
+        self.layer = layer
+        self.history: object = None
