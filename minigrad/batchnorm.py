@@ -177,7 +177,7 @@ class BatchNorm(Layer):
             self._running_var *= keep
             self._running_var += (self.momentum * m / (m - 1)) * var
         self.Z_hat, self.inv_std = Z_hat, inv_std
-        A = self._gamma.value * Z_hat
+        A: Array = self._gamma.value * Z_hat
         A += self._beta.value
         return A
 
