@@ -16,7 +16,10 @@ def as_float_matrix(owner: object, X: Any, dtype: np.dtype[Any] | None, what: st
     Integers and other float widths are cast; bools, complex, strings and
     objects are refused, as are arrays that are not 2-D or have no columns.
     """
-    arr = np.asarray(X) if not isinstance(X, np.ndarray) else X
+    try:
+        arr = np.asarray(X) if not isinstance(X, np.ndarray) else X
+    except (ValueError, TypeError) as err:  # ragged nested lists, odd objects
+        raise DTypeError(f"{owner!r}: cannot read {what} as an array of numbers: {err}") from None
     kind = arr.dtype.kind
     if kind not in "fiu":
         raise DTypeError(

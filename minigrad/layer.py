@@ -21,8 +21,9 @@ import attrs
 import numpy as np
 from attrs import define, field
 
+from minigrad._checks import check_finite
 from minigrad._typing import Array, DTypeLike
-from minigrad.errors import StateError
+from minigrad.errors import InputError, StateError
 
 
 @define(eq=False, repr=False)
@@ -110,13 +111,28 @@ class Layer:
         return self.train(False)
 
     def predict(self, X: Array, /) -> Array:
-        """Forward ``X`` in eval mode, then restore the previous mode."""
+        """Forward ``X`` in eval mode, then restore the previous mode.
+
+        Unlike ``forward``, it refuses to hand back NaN or inf: an InputError
+        names the non-finite entry of X, or says that the output overflowed.
+        """
         was_training = self.training
         self.eval()
         try:
-            return self.forward(X)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                A = self.forward(X)  # overflow is reported below, as an error, not a warning
         finally:
             self.train(was_training)
+        if not np.isfinite(A).all():
+            X_arr = np.asarray(X)
+            where = f"{type(self).__name__}.predict"
+            check_finite(where, X_arr, "X")
+            raise InputError(
+                f"{where}: the output holds non-finite values although X is finite "
+                f"(largest |X| is {float(np.abs(X_arr).max()):.3g}): an overflow; "
+                "scale the inputs, or check the weights for divergence"
+            )
+        return A
 
     @property
     def dtype(self) -> np.dtype[Any] | None:

@@ -18,7 +18,7 @@ import numpy as np
 from attrs import define, field
 from typing_extensions import override
 
-from minigrad._checks import as_float_matrix
+from minigrad._checks import as_float_matrix, check_finite
 from minigrad._typing import Array
 from minigrad.errors import DTypeError, InputError, ShapeError, StateError
 from minigrad.functional import sigmoid
@@ -52,9 +52,10 @@ class Loss:
     # -- checks ---------------------------------------------------------------
 
     def _prediction(self, A: Any) -> Array:
-        if A.__class__ is not np.ndarray or A.ndim != 2 or A.dtype.kind != "f" or not A.shape[1]:
-            return as_float_matrix(self, A, None, "A (the model's output)")
         checked: Array = A
+        if A.__class__ is not np.ndarray or A.ndim != 2 or A.dtype.kind != "f" or not A.shape[1]:
+            checked = as_float_matrix(self, A, None, "A (the model's output)")
+        check_finite(self, checked, "A (the model's output)")
         return checked
 
     def _targets(self, A: Array, Y: Any) -> Array:
@@ -70,7 +71,9 @@ class Loss:
                 + ("; examples are columns: did you pass Y.T?" if Y_arr.shape == A.shape[::-1]
                    else "")
             )
-        return Y_arr.astype(A.dtype, copy=False)
+        Y_cast: Array = Y_arr.astype(A.dtype, copy=False)
+        check_finite(self, Y_cast, "Y")
+        return Y_cast
 
     def _check_range(self, X: Array, what: str, low: float, high: float) -> None:
         lo, hi = X.min(), X.max()

@@ -143,7 +143,7 @@ def _load_builtins() -> None:
     if exports is None:  # minigrad itself is still being imported
         return
     for export in exports:
-        obj = getattr(minigrad, export, None)
+        obj = vars(minigrad).get(export)  # not getattr: that would import the lazy modules
         if isinstance(obj, type) and issubclass(obj, Layer) and obj.__name__ not in _ABSTRACT:
             _CLASSES.setdefault(obj.__name__, obj)
     try:

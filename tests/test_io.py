@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad import registry
+from minigrad import optim, registry
 from minigrad.activations import BUILTIN_ACTIVATIONS
 from minigrad.errors import ModelFileError
 from minigrad.io import _archive, _atomic
@@ -738,3 +738,141 @@ def test_loading_is_all_or_nothing_for_a_model_in_hand(old_file: Path) -> None:
         model = mg.load(old_file)  # type: ignore[assignment]
     for p, b in zip(model.parameters(), before, strict=True):
         np.testing.assert_array_equal(p.value, b)
+
+
+# -- checkpoints: a model with its optimizer ------------------------------------------------
+
+
+Y2 = RNG.integers(0, 2, size=7)
+
+OPTIMIZERS: dict[str, Callable[[list[mg.Parameter]], Any]] = {
+    "SGD": lambda p: optim.SGD(p, lr=0.1),
+    "SGD momentum": lambda p: optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True,
+                                        weight_decay=1e-3),
+    "RMSProp": lambda p: optim.RMSProp(p, lr=0.01),
+    "Adam": lambda p: optim.Adam(p, lr=0.01),
+    "AdamW": lambda p: optim.AdamW(p, lr=0.01, weight_decay=0.1),
+}
+
+
+def _train(model: mg.Layer, optimizer: Any, steps: int, dtype: Any = np.float64) -> None:
+    loss = mg.losses.CategoricalCrossEntropy()
+    X = X4.astype(dtype)
+    for _ in range(steps):
+        loss.forward(model.forward(X), Y2)
+        model.backward(loss.backward())
+        optimizer.step()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_resuming_from_a_checkpoint_is_bit_identical_to_never_stopping(
+    name: str, dtype: Any, tmp_path: Path
+) -> None:
+    straight = net(dtype)
+    _train(straight, OPTIMIZERS[name](straight.parameters()), 9, dtype)
+
+    first = net(dtype)
+    optimizer = OPTIMIZERS[name](first.parameters())
+    _train(first, optimizer, 4, dtype)
+    first.save(tmp_path / "ckpt.npz", optimizer=optimizer)
+    del first, optimizer
+    model, optimizer = mg.load_checkpoint(tmp_path / "ckpt.npz")
+    assert type(optimizer).__name__ == name.split()[0]
+    assert optimizer.state_dict()["step"] == 4
+    _train(model, optimizer, 5, dtype)
+
+    for (_, p), (_, q) in zip(model.named_parameters(), straight.named_parameters(), strict=True):
+        assert p.value.dtype == dtype
+        np.testing.assert_array_equal(p.value, q.value)
+
+
+def test_the_checkpointed_optimizer_state_is_exact(tmp_path: Path) -> None:
+    model = net()
+    optimizer = optim.Adam(model.parameters(), lr=0.02, betas=(0.8, 0.99))
+    _train(model, optimizer, 3)
+    model.save(tmp_path / "ckpt.npz", optimizer=optimizer)
+    _, restored = mg.load_checkpoint(tmp_path / "ckpt.npz")
+    want, got = optimizer.state_dict(), restored.state_dict()
+    assert sorted(got) == sorted(want)
+    for key, value in want.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(got[key], value)
+        else:
+            assert got[key] == value, key
+
+
+def test_the_restored_optimizer_updates_the_loaded_model(tmp_path: Path) -> None:
+    model = net()
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    model.save(tmp_path / "ckpt.npz", optimizer=optimizer)
+    loaded, restored = mg.load_checkpoint(tmp_path / "ckpt.npz")
+    assert all(a is b for a, b in zip(restored.params, loaded.parameters(), strict=True))
+
+
+def test_load_ignores_the_optimizer_and_load_checkpoint_needs_one(tmp_path: Path) -> None:
+    model = net()
+    model.save(tmp_path / "with.npz", optimizer=optim.SGD(model.parameters(), lr=0.1))
+    assert isinstance(mg.load(tmp_path / "with.npz"), mg.Sequential)
+    model.save(tmp_path / "without.npz")
+    with pytest.raises(ModelFileError, match=r"holds no optimizer state.*mg\.load\(path\)"):
+        mg.load_checkpoint(tmp_path / "without.npz")
+
+
+def test_an_optimizer_of_another_model_is_refused_at_save(tmp_path: Path) -> None:
+    other = net()
+    with pytest.raises(ModelFileError, match="it optimizes 6 other parameters"):
+        net().save(tmp_path / "x.npz", optimizer=optim.SGD(other.parameters(), lr=0.1))
+    assert os.listdir(tmp_path) == []
+
+
+def test_something_that_is_not_an_optimizer_is_refused_at_save(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="has no state_dict"):
+        net().save(tmp_path / "x.npz", optimizer="adam")
+
+
+def _checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    model = net()
+    optimizer = optim.Adam(model.parameters(), lr=0.01)
+    _train(model, optimizer, 2)
+    model.save(path, optimizer=optimizer)
+    return meta_of(path), {k: v for k, v in members(path).items() if k != META}
+
+
+BAD_CHECKPOINTS: list[tuple[str, Edit, str]] = [
+    ("unregistered optimizer", _set("optimizer.class", "Lion"),
+     "optimizer class 'Lion', which is not registered"),
+    ("code as optimizer", _set("optimizer.class", "os.system"), "optimizer class 'os.system'"),
+    ("missing moment", _array("optimizer/m.3", _DELETE), r"lacks optimizer state arrays"),
+    ("unlisted array", _array("optimizer/z.0", np.zeros(3)), "unexpected optimizer state arrays"),
+    ("NaN moment", _array("optimizer/v.0", lambda a: _with(a, (0, 0), np.nan)), "non-finite"),
+    ("moment of wrong shape", _array("optimizer/m.0", lambda a: a.T),
+     "cannot restore the Adam optimizer"),
+    ("scalar as a list", _set("optimizer.scalars.lr", [0.1]), "must be a scalar"),
+    ("negative learning rate", _set("optimizer.scalars.lr", -1.0),
+     "cannot restore the Adam optimizer"),
+    ("step as text", _set("optimizer.scalars.step", "two"), "cannot restore the Adam optimizer"),
+    ("another optimizer's state", _set("optimizer.class", "SGD"), "cannot restore the SGD"),
+]
+
+
+@pytest.mark.parametrize("case, edit, message", BAD_CHECKPOINTS,
+                         ids=[c[0] for c in BAD_CHECKPOINTS])
+def test_a_bad_checkpoint_is_refused_with_the_reason(
+    case: str, edit: Edit, message: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "ckpt.npz"
+    meta, arrays = _checkpoint(path)
+    edit(meta, arrays)
+    rewrite(path, arrays, meta)
+    with pytest.raises(ModelFileError, match=message):
+        mg.load_checkpoint(path)
+
+
+@pytest.mark.xfail(strict=True, reason="Optimizer.state_dict() does not hold max_grad_norm yet")
+def test_gradient_clipping_survives_a_checkpoint(tmp_path: Path) -> None:
+    model = net()
+    optimizer = optim.SGD(model.parameters(), lr=0.1, max_grad_norm=0.5)
+    model.save(tmp_path / "ckpt.npz", optimizer=optimizer)
+    _, restored = mg.load_checkpoint(tmp_path / "ckpt.npz")
+    assert restored.max_grad_norm == 0.5
