@@ -72,6 +72,31 @@ class Layer:
 
     training: bool = field(default=True, init=False, repr=False)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # attrs gives each slotted class a __getstate__ that keeps its fields only;
+        # owning one stops that, and this one also keeps the __dict__ of a layer
+        # written as a plain class (its settings and caches), which
+        # copy.deepcopy (gradcheck) and pickle would otherwise drop
+        if "__getstate__" not in vars(cls):
+            cls.__getstate__ = Layer.__getstate__  # type: ignore[method-assign]
+            cls.__setstate__ = Layer.__setstate__  # type: ignore[method-assign]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Every slot that is set and every ``__dict__`` entry: what copy and pickle carry."""
+        state = {
+            name: getattr(self, name)
+            for klass in type(self).__mro__
+            for name in _slot_names(klass)
+            if hasattr(self, name)
+        }
+        state.update(getattr(self, "__dict__", {}))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
     def forward(self, A_prev: Array, /) -> Array:
         raise NotImplementedError(f"{type(self).__name__} must implement forward")
 
@@ -224,6 +249,12 @@ class Layer:
     def _restore(self, snapshot: dict[str, Any]) -> None:
         for name, value in snapshot.items():
             setattr(self, name, value)
+
+
+def _slot_names(klass: type) -> tuple[str, ...]:
+    slots = vars(klass).get("__slots__", ())
+    names = (slots,) if isinstance(slots, str) else tuple(slots)
+    return tuple(n for n in names if n not in ("__dict__", "__weakref__"))
 
 
 def _same(value: Any, default: Any) -> bool:
