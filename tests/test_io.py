@@ -613,7 +613,7 @@ def test_too_deep_nesting_is_refused(tmp_path: Path) -> None:
     for _ in range(70):
         tree = {"class": "Sequential", "config": {"layers": [tree]}}
     meta = {"format": "minigrad.model", "format_version": 1, "minigrad_version": "0",
-            "model": tree, "training": True, "optimizer": None}
+            "model": tree, "training": True, "random": [], "optimizer": None}
     rewrite(tmp_path / "deep.npz", {}, meta)
     with pytest.raises(ModelFileError, match="nest deeper than 64 levels"):
         mg.load(tmp_path / "deep.npz")

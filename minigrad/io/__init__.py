@@ -8,11 +8,15 @@ A model file is one ``.npz`` archive (a zip of ``.npy`` arrays) holding:
        "model": {"class": "Sequential", "config": {"layers": [
                  {"class": "Dense", "config": {"n_in": 2, "n_out": 4, ...}}, ...]}},
        "training": true,
+       "random": [{"attributes": ["1._rng"], "state": {...}}],
        "optimizer": null or {"class": "Adam", "scalars": {...}, "arrays": [...]}}
 
 * ``params/<name>``: every parameter, by its ``named_parameters()`` name ("0.W");
 * ``buffers/<name>``: every non-trained array a layer keeps (running statistics);
 * ``optimizer/<key>``: the arrays of ``optimizer.state_dict()``, when saved.
+
+``"random"`` holds the state of every random generator a layer owns (a
+seeded Dropout's), so that a resumed run draws the same masks.
 
 Saving is atomic (temporary file, fsync, rename). Loading never runs code
 from the file: no pickle, and class names are only looked up in the

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from minigrad.errors import ModelFileError
-from minigrad.io import _optimizer_state
+from minigrad.io import _optimizer_state, _random_state
 from minigrad.io._architecture import Node, build, describe, parse
 from minigrad.io._archive import read_archive, write_archive
 from minigrad.io._atomic import atomic_write
@@ -23,7 +23,9 @@ FORMAT_VERSION = 1
 META = "__minigrad__"
 PARAMS = "params/"
 BUFFERS = "buffers/"
-_META_KEYS = {"format", "format_version", "minigrad_version", "model", "training", "optimizer"}
+_META_KEYS = {
+    "format", "format_version", "minigrad_version", "model", "training", "random", "optimizer",
+}
 
 PathLike = str | os.PathLike[str]
 
@@ -42,6 +44,7 @@ def save(model: Layer, path: PathLike, optimizer: Any = None) -> None:
         "minigrad_version": _version(),
         "model": describe(model),
         "training": bool(model.training),
+        "random": _random_state.pack(model),
         "optimizer": None,
     }
     members = {PARAMS + k: v for k, v in _named_arrays(model, "params").items()}
@@ -104,6 +107,7 @@ def _read(path: PathLike, *, with_optimizer: bool) -> tuple[Layer, Any]:
     }
     tree = parse(meta["model"])
     _precheck_dense(tree, arrays)
+    generators = _random_state.parse(meta["random"])
     saved = _optimizer_entry(meta["optimizer"], optimizer_arrays)
     optimizer_class = None
     if with_optimizer:
@@ -120,6 +124,7 @@ def _read(path: PathLike, *, with_optimizer: bool) -> tuple[Layer, Any]:
     for key, target in targets.items():
         target[...] = arrays[key]
     model.train(meta["training"])
+    _random_state.restore(model, generators)
     optimizer = None
     if optimizer_class is not None and saved is not None:
         optimizer = _build_optimizer(optimizer_class, model, saved[1])
