@@ -13,7 +13,7 @@ of the dtype's largest number, where scale * Z itself is not representable.
 from __future__ import annotations
 
 import math
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import numpy as np
 from attrs import define, field
@@ -117,6 +117,8 @@ class Sigmoid(Activation):
     >>> Sigmoid().forward(np.zeros((1, 2)))
     array([[0.5, 0.5]])
     """
+
+    g_text: ClassVar[str] = "sigmoid(Z)"  # explain() shows the name, as the notes do
 
     @override
     def g(self, Z: Array) -> Array:
@@ -246,6 +248,21 @@ class GELU(Activation):
     """
 
     approximate: str = field(default="none", validator=_approximate)
+
+    @property
+    def g_text(self) -> str:
+        """g(Z) as ``explain()`` writes it, for the chosen ``approximate``."""
+        if self.approximate == "tanh":
+            return "Z * (1 + tanh(u)) / 2, u = sqrt(2/pi) * (Z + 0.044715 * Z^3)"
+        return "Z * Phi(Z)"
+
+    @property
+    def g_prime_text(self) -> str:
+        """g'(Z) as ``explain()`` writes it, for the chosen ``approximate``."""
+        if self.approximate == "tanh":
+            return ("(1 + tanh(u)) / 2 + Z * (1 - tanh(u)^2) * sqrt(2/pi) "
+                    "* (1 + 3 * 0.044715 * Z^2) / 2")
+        return "Phi(Z) + Z * phi(Z)"
 
     @override
     def g(self, Z: Array) -> Array:

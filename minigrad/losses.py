@@ -12,7 +12,7 @@ backward then returns ``dZ = sigmoid(Z) - Y`` or ``dZ = softmax(Z) - Y``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from attrs import define, field
@@ -22,6 +22,9 @@ from minigrad._checks import as_float_matrix, check_finite
 from minigrad._typing import Array
 from minigrad.errors import DTypeError, InputError, ShapeError, StateError
 from minigrad.functional import sigmoid
+
+if TYPE_CHECKING:
+    from minigrad.explain import Grad, Tape
 
 
 @define(eq=False, repr=False)
@@ -44,6 +47,16 @@ class Loss:
 
     def config(self) -> dict[str, Any]:
         return {"from_logits": True} if getattr(self, "from_logits", False) else {}
+
+    def explain_lines(self, tape: Tape, /) -> Grad:
+        """Hook for ``model.explain``: write the cost J and the first backward line.
+
+        Returns the gradient that starts backprop (dA, or dZ when fused with
+        the output activation). Override it to describe a custom loss.
+        """
+        from minigrad.explain import loss_lines
+
+        return loss_lines(self, tape)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
