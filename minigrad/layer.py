@@ -15,7 +15,8 @@ Gradient scale, stated once for the whole library (the notes' convention):
 from __future__ import annotations
 
 import os
-from typing import Any, Self
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Self
 
 import attrs
 import numpy as np
@@ -24,6 +25,10 @@ from attrs import define, field
 from minigrad._checks import check_finite
 from minigrad._typing import Array, DTypeLike
 from minigrad.errors import InputError, StateError
+
+if TYPE_CHECKING:
+    from minigrad.explain import Tape
+    from minigrad.losses import Loss
 
 
 @define(eq=False, repr=False)
@@ -196,6 +201,35 @@ class Layer:
         from minigrad.io import save
 
         save(self, path, optimizer=optimizer)
+
+    def explain(
+        self,
+        loss: Loss | type[Loss] | None = None,
+        m: int | None = None,
+        *,
+        n_x: int | None = None,
+        print_fn: Callable[[str], Any] | None = print,
+    ) -> str:
+        """Print and return the forward and backward pass in the notes' notation.
+
+        Every equation with its shape for a batch of ``m`` examples, generated
+        from the layers and the ``loss`` (fused steps such as sigmoid with
+        binary cross-entropy are shown fused). ``print_fn=None`` only returns
+        the text. See :mod:`minigrad.explain`.
+        """
+        from minigrad.explain import explain
+
+        return explain(self, loss, m, n_x=n_x, print_fn=print_fn)
+
+    def explain_lines(self, tape: Tape, /) -> None:
+        """Hook for :meth:`explain`: write this layer's lines onto ``tape``.
+
+        The default names the layer generically (Dropout and BatchNorm get
+        their own equations); override it to describe a custom layer.
+        """
+        from minigrad.explain import layer_lines
+
+        layer_lines(self, tape)
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments that rebuild this layer (JSON-friendly)."""
