@@ -146,6 +146,9 @@ class Layer:
         Unlike ``forward``, it refuses to hand back NaN or inf: an InputError
         names the non-finite entry of X, or says that the output overflowed.
         """
+        where = f"{type(self).__name__}.predict"
+        if isinstance(X, np.ndarray) and X.dtype.kind == "f":
+            check_finite(where, X, "X")
         was_training = self.training
         self.eval()
         try:
@@ -155,7 +158,6 @@ class Layer:
             self.train(was_training)
         if not np.isfinite(A).all():
             X_arr = np.asarray(X)
-            where = f"{type(self).__name__}.predict"
             check_finite(where, X_arr, "X")
             raise InputError(
                 f"{where}: the output holds non-finite values although X is finite "
