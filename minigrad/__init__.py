@@ -9,7 +9,7 @@ import importlib
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from minigrad import functional, init, losses
+from minigrad import callbacks, functional, init, losses, metrics, optim
 from minigrad._rng import seed
 from minigrad.activations import (
     ELU,
@@ -27,13 +27,31 @@ from minigrad.activations import (
     Softsign,
     Tanh,
 )
+from minigrad.batchnorm import BatchNorm
+from minigrad.callbacks import (
+    Callback,
+    EarlyStopping,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TrainState,
+)
 from minigrad.dense import Dense
-from minigrad.errors import DTypeError, InputError, ModelFileError, ShapeError, StateError
+from minigrad.dropout import Dropout
+from minigrad.errors import (
+    DivergenceError,
+    DTypeError,
+    InputError,
+    ModelFileError,
+    ShapeError,
+    StateError,
+)
 from minigrad.gradcheck import GradCheckEntry, GradCheckResult, gradcheck
 from minigrad.io import load, load_checkpoint
 from minigrad.layer import Layer, Parameter
 from minigrad.registry import register
 from minigrad.sequential import Sequential
+from minigrad.train import History, evaluate, fit
 
 Swish = SiLU
 
@@ -46,6 +64,11 @@ __all__ = [
     "ReLU", "Sequential", "ShapeError", "SiLU", "Sigmoid", "Softmax", "Softplus", "Softsign",
     "StateError", "Swish", "Tanh", "__version__", "functional", "gradcheck", "init", "load",
     "load_checkpoint", "losses", "register", "seed",
+]
+__all__ += [  # training (issue 3)
+    "BatchNorm", "Callback", "DivergenceError", "Dropout", "EarlyStopping", "History",
+    "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau", "TrainState", "callbacks",
+    "evaluate", "fit", "metrics", "optim",
 ]
 
 # The learner's tools load on first use (mg.datasets, mg.data, mg.plot), so that

@@ -1,0 +1,142 @@
+"""Catching divergence in :func:`minigrad.fit` before a bad step is applied.
+
+Per batch the watch checks the loss (a float) and the sum of squared
+gradient entries (one dot product per parameter): NaN or inf in any
+gradient makes that sum NaN or inf. On a hit it replays the batch layer by
+layer to name the first layer whose output or gradient went non-finite, puts
+back buffers that the bad forward pass changed (BatchNorm's running
+statistics), and raises :class:`minigrad.errors.DivergenceError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from minigrad._typing import Array
+from minigrad.errors import DivergenceError, InputError
+from minigrad.layer import Layer
+from minigrad.losses import Loss
+from minigrad.optim.optimizer import Optimizer
+from minigrad.sequential import Sequential
+
+if TYPE_CHECKING:
+    from minigrad.callbacks import TrainState
+
+
+class DivergenceWatch:
+    """Checks one training step at a time; raises before ``optimizer.step()``."""
+
+    def __init__(self, model: Layer, loss: Loss, optimizer: Optimizer) -> None:
+        self.model, self.loss_fn, self.optimizer = model, loss, optimizer
+        self.params = model.parameters()
+        self.buffers = model.buffers()
+        self.saved = {name: array.copy() for name, array in self.buffers.items()}
+
+    def before_step(self) -> None:
+        """Remember the buffers, which the coming forward pass updates."""
+        for name, array in self.buffers.items():
+            np.copyto(self.saved[name], array)
+
+    def loss(self, A: Array, X: Array, Y: Any, state: TrainState) -> float:
+        """The loss of this batch (X, Y), or a DivergenceError if it is not finite."""
+        try:
+            J = self.loss_fn.forward(A, Y)
+        except InputError:
+            # a loss refuses NaN probabilities with an InputError: that is divergence too
+            if not np.isfinite(A).all():
+                self.fail(state, "the model output holds NaN or inf", X, Y)
+            raise
+        if not math.isfinite(J):
+            self.fail(state, f"the loss is {J}", X, Y)
+        return J
+
+    def gradients(self, X: Array, Y: Any, state: TrainState) -> None:
+        """Refuse the step when any gradient holds NaN or inf."""
+        total = 0.0
+        for p in self.params:
+            total += float(np.vdot(p.grad, p.grad))
+        if not math.isfinite(total):
+            self.fail(state, "a gradient holds NaN or inf", X, Y)
+
+    def fail(self, state: TrainState, what: str, X: Array, Y: Any) -> None:
+        """Put the buffers back, find the first bad layer, raise DivergenceError."""
+        layer, where = first_non_finite(self.model, self.loss_fn, X, Y)
+        for name, array in self.buffers.items():
+            array[...] = self.saved[name]
+        lr = self.optimizer.lr
+        raise DivergenceError(
+            f"Training diverged at epoch {state.epoch + 1}/{state.epochs}, batch "
+            f"{state.batch + 1}/{state.n_batches}: {what}. "
+            f"First non-finite value: {where}. The update was not applied, so the model keeps "
+            f"its last finite weights. Try a lower learning rate: lr={lr:g} now, "
+            f"so perhaps lr={lr / 10:g}.",
+            epoch=state.epoch + 1, batch=state.batch + 1, layer=layer,
+        )
+
+
+def first_non_finite(model: Layer, loss: Loss, X: Array, Y: Any) -> tuple[str | None, str]:
+    """Replay one batch layer by layer: (layer label, description) of the first NaN/inf.
+
+    The forward outputs are checked in order, then the loss, then the
+    gradients from the last layer back. Random generators (dropout) and the
+    weights are left as they were.
+    """
+    leaves = list(_labelled_leaves(model))
+    generators = [g for _, leaf in leaves for g in _generators(leaf)]
+    states = [copy.deepcopy(g.bit_generator.state) for g in generators]
+    try:
+        with np.errstate(all="ignore"):
+            return _replay(leaves, loss, X, Y)
+    except Exception as err:  # the replay is a diagnosis; never mask the divergence
+        return None, f"not found (replaying the batch failed: {type(err).__name__}: {err})"
+    finally:
+        for generator, state in zip(generators, states, strict=True):
+            generator.bit_generator.state = state
+
+
+def _replay(
+    leaves: list[tuple[str, Layer]], loss: Loss, X: Array, Y: Any
+) -> tuple[str | None, str]:
+    A = X
+    for label, leaf in leaves:
+        A = leaf.forward(A)
+        if not np.isfinite(A).all():
+            return label, f"the output of {label}"
+    try:
+        J = loss.forward(A, Y)
+    except InputError as err:
+        return None, f"the loss {loss!r} ({err})"
+    if not math.isfinite(J):
+        return None, f"the loss {loss!r} (every layer's output is finite)"
+    dA = loss.backward()
+    if not np.isfinite(dA).all():
+        return None, f"the gradient of the loss {loss!r}"
+    for label, leaf in reversed(leaves):
+        dA = leaf.backward(dA)
+        for name, p in leaf.named_parameters():
+            if not np.isfinite(p.grad).all():
+                return label, f"the gradient d{name} of {label}"
+        if not np.isfinite(dA).all():
+            return label, f"the input gradient of {label}"
+    return None, "none on replaying the batch"
+
+
+def _labelled_leaves(layer: Layer, prefix: str = "") -> Iterator[tuple[str, Layer]]:
+    if isinstance(layer, Sequential):
+        for i, child in enumerate(layer):
+            yield from _labelled_leaves(child, f"{prefix}{i}.")
+    else:
+        shown = repr(layer).splitlines()[0]
+        yield (f"layer {prefix[:-1]} ({shown})" if prefix else f"the model ({shown})"), layer
+
+
+def _generators(layer: Layer) -> list[np.random.Generator]:
+    names = [n for cls in type(layer).__mro__ for n in getattr(cls, "__slots__", ())]
+    values = [getattr(layer, n, None) for n in names]
+    values += list(getattr(layer, "__dict__", {}).values())
+    return [v for v in values if isinstance(v, np.random.Generator)]
