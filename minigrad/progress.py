@@ -99,7 +99,8 @@ class ProgressLogger(Callback):
         is_tty = bool(getattr(self._out, "isatty", lambda: False)())
         self._updating = is_tty if self.bar is None else self.bar
         self._every = max(1, math.ceil(state.epochs / MAX_LINES))
-        self._start = self._last_draw = time.perf_counter()
+        self._start = time.perf_counter()
+        self._last_draw = -math.inf  # draw the first report at once
         self._width = 0
         tqdm = _tqdm() if self._updating and self.use_tqdm else None
         self._tqdm = None

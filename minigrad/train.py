@@ -248,8 +248,10 @@ def fit(
             err.history = history
         raise
     finally:
-        if not finished and progress is not None:
-            progress.close()
+        if not finished:
+            for cb in cbs:
+                if isinstance(cb, ProgressLogger):
+                    cb.close()
         model.train(was_training)
     return history
 
