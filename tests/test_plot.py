@@ -11,10 +11,10 @@ import pytest
 import minigrad as mg
 
 pytest.importorskip("matplotlib")
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
-from matplotlib.image import imread  # noqa: E402
+from matplotlib.image import imread
 
 
 def read_png(path: Path) -> np.ndarray:
