@@ -329,3 +329,15 @@ def test_explanation_is_a_value() -> None:
     result = build(notes_net(), BinaryCrossEntropy(), 2)
     assert isinstance(result, Explanation)
     assert str(result) == notes_net().explain(BinaryCrossEntropy(), 2, print_fn=None)
+
+
+def test_dropout_with_rate_0_writes_nothing() -> None:
+    net = mg.Sequential([mg.Dense(2, 3), mg.Tanh(), Dropout(0.0), mg.Dense(3, 1)])
+    result = build(net, MeanSquaredError())
+    assert "Z2 = W2 A1 + b2" in equations(result.forward_lines)
+    assert not any("D1" in x for x in equations(result.forward_lines))
+    assert "dA1 = W2^T dZ2" in equations(result.backward_lines)
+
+
+def test_an_empty_model_says_so() -> None:
+    assert build(mg.Sequential([]), MeanSquaredError()).title.startswith("Model: (no layers)")
