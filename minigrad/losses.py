@@ -205,13 +205,13 @@ class CategoricalCrossEntropy(Loss):
             self._check_range(Y_oh, "Y", 0.0, 1.0)
             return Y_oh
         n_classes, m = A.shape
-        if Y_arr.dtype.kind not in "iu":
-            if Y_arr.dtype.kind == "f" and np.array_equal(Y_arr, np.round(Y_arr)):
-                Y_arr = Y_arr.astype(np.int64)
-            else:
-                raise DTypeError(
-                    f"{self!r}: integer labels of shape (m,) expected, got dtype {Y_arr.dtype}"
-                )
+        # whole-number floats are labels too; they are cast only after the range
+        # check below, since casting 1e19 or inf to int64 is undefined
+        whole = Y_arr.dtype.kind == "f" and np.array_equal(Y_arr, np.round(Y_arr))
+        if Y_arr.dtype.kind not in "iu" and not whole:
+            raise DTypeError(
+                f"{self!r}: integer labels of shape (m,) expected, got dtype {Y_arr.dtype}"
+            )
         if Y_arr.shape != (m,):
             raise ShapeError(f"{self!r}: expected labels of shape ({m},), got {Y_arr.shape}")
         if m and (Y_arr.min() < 0 or Y_arr.max() >= n_classes):
@@ -220,7 +220,7 @@ class CategoricalCrossEntropy(Loss):
                 f"(rows of A), got values from {Y_arr.min()} to {Y_arr.max()}"
             )
         Y_oh = np.zeros_like(A)
-        Y_oh[Y_arr, np.arange(m)] = 1
+        Y_oh[Y_arr.astype(np.intp, copy=False), np.arange(m)] = 1
         return Y_oh
 
 
