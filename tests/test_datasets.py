@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+import sys
 from typing import Any
 
 import numpy as np
@@ -114,14 +114,8 @@ def test_digits_shape_scale_and_labels() -> None:
 
 
 def test_digits_without_scikit_learn_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_import = importlib.import_module
-
-    def no_sklearn(name: str, package: str | None = None) -> Any:
-        if name.startswith("sklearn"):
-            raise ModuleNotFoundError(f"No module named {name!r}")
-        return real_import(name, package)
-
-    monkeypatch.setattr(importlib, "import_module", no_sklearn)
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # what a missing package looks like
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     hint = r"needs scikit-learn.*pip install \"minigrad\[datasets\]\""
     with pytest.raises(ImportError, match=hint):
         digits()

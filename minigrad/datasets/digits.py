@@ -7,6 +7,7 @@ offline once it is installed: ``pip install "minigrad[datasets]"``.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 import numpy as np
@@ -35,12 +36,11 @@ def digits(*, dtype: DTypeLike = np.float64) -> tuple[Array, npt.NDArray[np.int6
 
 
 def sklearn_available() -> bool:
-    """Whether scikit-learn can be imported (so that :func:`digits` works)."""
+    """Whether scikit-learn is installed (so that :func:`digits` works); imports nothing."""
     try:
-        _sklearn_datasets()
-    except ImportError:
+        return importlib.util.find_spec("sklearn") is not None
+    except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules
         return False
-    return True
 
 
 def _sklearn_datasets() -> Any:
