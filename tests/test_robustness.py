@@ -95,6 +95,7 @@ class Case:
     error: type[BaseException] | None  # None: the call works and ``check`` holds
     match: str | None = None
     check: Callable[[Any], None] | None = None
+    keeps_weights: bool = True  # False only where the docs say what the weights become
 
 
 def _overflow(s: Setup) -> Any:
@@ -102,6 +103,22 @@ def _overflow(s: Setup) -> Any:
     s.model[0].W[...] = 1.0  # type: ignore[union-attr]
     s.weights = [p.value.copy() for p in s.model.parameters()]
     return s.model[0].predict(np.full((3, 5), 1e308))
+
+
+def _fit(s: Setup, X: Any = None, Y: Any = None, lr: float = 0.1, **kwargs: Any) -> Any:
+    return mg.fit(
+        s.model, s.X if X is None else X, s.Y if Y is None else Y, loss="bce",
+        optimizer=optim.SGD(s.model.parameters(), lr=lr), epochs=kwargs.pop("epochs", 2),
+        verbose=False, **kwargs,
+    )
+
+
+def _diverge(s: Setup) -> Any:
+    """Linear regression with lr = 10: each step multiplies the error by more than 1."""
+    s.model = mg.Sequential([mg.Dense(3, 1, rng=0)])
+    s.weights = [p.value.copy() for p in s.model.parameters()]
+    return mg.fit(s.model, s.X, np.ones((1, 5)), loss="mse", epochs=1000, verbose=False,
+                  optimizer=optim.SGD(s.model.parameters(), lr=10.0))
 
 
 def _truncated(s: Setup) -> Any:
@@ -223,6 +240,31 @@ CASES = [
          "lr must be a finite number > 0, got 0.0"),
     Case("optimizer-nan-lr", lambda s: optim.Adam(s.model.parameters(), lr=float("nan")),
          ValueError, "lr must be a finite number > 0, got nan"),
+    # -- training -------------------------------------------------------------------------
+    Case("fit-nan-x", lambda s: _fit(s, X=s.with_nan(s.X)), InputError,
+         r"fit: X holds non-finite values \(first at index \(0, 1\): nan\)"),
+    Case("fit-inf-y", lambda s: _fit(s, Y=s.with_nan(s.Y, np.inf)), InputError,
+         "fit: Y holds non-finite values"),
+    Case("fit-m-mismatch", lambda s: _fit(s, Y=s.Y[:, :4]), ShapeError,
+         r"X has 5 examples \(columns\), so Y must be \(n_out, 5\) or \(5,\)"),
+    Case("fit-transposed-x", lambda s: _fit(s, X=s.X.T), ShapeError,
+         "did you pass X instead of X.T"),
+    Case("fit-empty-batch", lambda s: _fit(s, X=s.X[:, :0], Y=s.Y[:, :0]), ShapeError,
+         "empty batch"),
+    Case("fit-bool-x", lambda s: _fit(s, X=s.X > 0), DTypeError, "got dtype bool"),
+    Case("fit-labels-out-of-range",
+         lambda s: mg.fit(s.model, s.X, np.array([0, 1, 2, 0, 1]), loss="bce", epochs=1,
+                          optimizer=optim.SGD(s.model.parameters(), lr=0.1), verbose=False),
+         InputError, r"1-D Y holds class labels, which must be whole numbers in \[0, 1\]"),
+    Case("fit-zero-batch-size", lambda s: _fit(s, batch_size=0), InputError,
+         "batch_size must be an int >= 1, got 0"),
+    Case("fit-zero-epochs", lambda s: _fit(s, epochs=0), InputError,
+         "epochs must be an int >= 1, got 0"),
+    Case("evaluate-nan-y", lambda s: mg.evaluate(s.model, s.X, s.with_nan(s.Y), loss="bce"),
+         InputError, "evaluate: Y holds non-finite values"),
+    Case("fit-diverging-lr", _diverge, mg.DivergenceError,
+         r"Training diverged at epoch \d+/1000.*the loss is inf.*Try a lower learning rate: "
+         r"lr=10 now, so perhaps lr=1", keeps_weights=False),
     # -- model files (the full table is in tests/test_io.py) -------------------------------
     Case("file-missing", lambda s: mg.load(s.tmp_path / "nope.npz"), FileNotFoundError),
     Case("file-random-bytes", lambda s: mg.load(s.file(RNG.bytes(512))), ModelFileError,
@@ -247,7 +289,10 @@ def test_bad_input_gets_its_documented_error_and_changes_nothing(
             case.call(setup)
         assert isinstance(caught.value, ValueError | TypeError | OSError | RuntimeError)
     for p, before in zip(setup.model.parameters(), setup.weights, strict=True):
-        np.testing.assert_array_equal(p.value, before)
+        if case.keeps_weights:
+            np.testing.assert_array_equal(p.value, before)
+        else:  # training stopped before the bad step: the last finite weights
+            assert np.isfinite(p.value).all()
 
 
 def _docs_rows() -> dict[str, str]:
@@ -274,3 +319,4 @@ def test_every_documented_error_is_a_value_error_or_says_why_not() -> None:
     for case in CASES:
         if case.error is not None and not issubclass(case.error, ValueError):
             assert case.error in (TypeError, StateError, FileNotFoundError), case.id
+        assert case.keeps_weights or case.error is mg.DivergenceError, case.id
