@@ -876,3 +876,123 @@ def test_gradient_clipping_survives_a_checkpoint(tmp_path: Path) -> None:
     model.save(tmp_path / "ckpt.npz", optimizer=optimizer)
     _, restored = mg.load_checkpoint(tmp_path / "ckpt.npz")
     assert restored.max_grad_norm == 0.5
+
+
+# -- Dropout, BatchNorm and random state ---------------------------------------------------
+
+LABELS = np.random.default_rng(3).integers(0, 2, size=40)
+X40 = np.random.default_rng(4).normal(size=(4, 40))
+
+
+def regularized(dtype: Any = np.float64, dropout_rng: Any = 5) -> mg.Sequential:
+    return mg.Sequential([
+        mg.Dense(4, 6, dtype=dtype, rng=1), mg.BatchNorm(6, momentum=0.2, dtype=dtype),
+        mg.ReLU(), mg.Dropout(0.3, rng=dropout_rng), mg.Dense(6, 2, dtype=dtype, rng=2),
+        mg.Softmax(),
+    ])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_batchnorm_and_dropout_round_trip_with_running_statistics(
+    dtype: Any, tmp_path: Path
+) -> None:
+    model = regularized(dtype)
+    for _ in range(3):  # move the running statistics away from their start
+        model.forward(X40.astype(dtype))
+    model.save(tmp_path / "r.npz")
+    assert {"buffers/1.running_mean", "buffers/1.running_var"} <= set(members(tmp_path / "r.npz"))
+    loaded = mg.load(tmp_path / "r.npz")
+    assert repr(loaded) == repr(model)
+    for name, array in model.buffers().items():
+        np.testing.assert_array_equal(loaded.buffers()[name], array)
+        assert loaded.buffers()[name].dtype == dtype
+    X = X40.astype(dtype)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert loaded.predict(X).dtype == dtype
+
+
+def test_a_seeded_dropout_draws_the_same_masks_after_loading(tmp_path: Path) -> None:
+    model = regularized()
+    model.forward(X40)  # use the generator a little
+    model.save(tmp_path / "r.npz")
+    assert meta_of(tmp_path / "r.npz")["random"][0]["attributes"] == ["3._rng"]
+    loaded = mg.load(tmp_path / "r.npz")
+    for _ in range(2):  # training mode: masks are drawn
+        np.testing.assert_array_equal(loaded.forward(X40), model.forward(X40))
+
+
+def test_a_dropout_on_the_shared_generator_stays_on_it(tmp_path: Path) -> None:
+    model = regularized(dropout_rng=None)
+    model.save(tmp_path / "r.npz")
+    assert meta_of(tmp_path / "r.npz")["random"] == []
+    loaded = mg.load(tmp_path / "r.npz")
+    assert loaded[3]._rng is mg._rng.default_rng()  # type: ignore[union-attr]
+
+
+def test_one_generator_shared_by_two_layers_is_saved_once(tmp_path: Path) -> None:
+    generator = np.random.default_rng(11)
+    model = mg.Sequential([mg.Dense(4, 3, rng=0), mg.Dropout(0.5, rng=generator),
+                           mg.Dropout(0.5, rng=generator)])
+    model.save(tmp_path / "r.npz")
+    assert [e["attributes"] for e in meta_of(tmp_path / "r.npz")["random"]] == [
+        ["1._rng", "2._rng"]
+    ]
+    loaded = mg.load(tmp_path / "r.npz")
+    assert loaded[1]._rng is loaded[2]._rng  # type: ignore[union-attr]
+    np.testing.assert_array_equal(loaded.forward(X4), model.forward(X4))
+
+
+BAD_RANDOM: list[tuple[str, Any, str]] = [
+    ("not a list", {"attributes": ["3._rng"]}, "'random' must be a list"),
+    ("into a weight", [{"attributes": ["0.W"], "state": "keep"}], "which is not a generator"),
+    ("into a class", [{"attributes": ["3.__class__"], "state": "keep"}], "not a generator"),
+    ("into a missing layer", [{"attributes": ["9._rng"], "state": "keep"}], "not a generator"),
+    ("no attributes", [{"attributes": [], "state": "keep"}], "needs a list of attribute names"),
+    ("unknown bit generator", [{"attributes": ["3._rng"], "state": {"bit_generator": "os"}}],
+     "names bit generator 'os'"),
+    ("bad state", [{"attributes": ["3._rng"], "state": {"bit_generator": "PCG64", "state": 1}}],
+     "PCG64 generator state in the file is invalid"),
+]
+
+
+@pytest.mark.parametrize("case, random, message", BAD_RANDOM, ids=[c[0] for c in BAD_RANDOM])
+def test_bad_random_state_is_refused(case: str, random: Any, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "r.npz"
+    regularized().save(path)
+    meta = meta_of(path)
+    good = meta["random"][0]["state"]
+    if isinstance(random, list):
+        for entry in random:
+            if entry["state"] == "keep":
+                entry["state"] = good
+    meta["random"] = random
+    rewrite(path, {k: v for k, v in members(path).items() if k != META}, meta)
+    with pytest.raises(ModelFileError, match=message):
+        mg.load(path)
+
+
+# -- resuming mg.fit from a ModelCheckpoint -------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["SGD momentum", "Adam"])
+def test_fit_resumed_from_a_model_checkpoint_ends_bit_identical(name: str, tmp_path: Path) -> None:
+    """Minibatches, BatchNorm statistics, seeded Dropout masks and optimizer moments all resume."""
+    settings: dict[str, Any] = {"loss": "categorical_crossentropy", "batch_size": 10,
+                                "shuffle": False, "verbose": False}
+    straight = regularized()
+    mg.fit(straight, X40, LABELS, optimizer=OPTIMIZERS[name](straight.parameters()), epochs=6,
+           **settings)
+
+    first = regularized()
+    checkpoint = mg.ModelCheckpoint(str(tmp_path / "ckpt.npz"), save_best_only=False)
+    mg.fit(first, X40, LABELS, optimizer=OPTIMIZERS[name](first.parameters()), epochs=3,
+           callbacks=[checkpoint], **settings)
+    del first
+    model, optimizer = mg.load_checkpoint(tmp_path / "ckpt.npz")
+    mg.fit(model, X40, LABELS, optimizer=optimizer, epochs=3, **settings)
+
+    for (_, p), (_, q) in zip(model.named_parameters(), straight.named_parameters(), strict=True):
+        np.testing.assert_array_equal(p.value, q.value)
+    for key, array in straight.buffers().items():
+        np.testing.assert_array_equal(model.buffers()[key], array)
+    np.testing.assert_array_equal(model.predict(X40), straight.predict(X40))
