@@ -60,9 +60,11 @@ class Activation(Layer):
 
     @override
     def backward(self, dA: Array) -> Array:
-        A = self._cached(self.A)
-        Z = self._cached(self.Z)
-        self._check_grad(dA, A)
+        A, Z = self.A, self.Z
+        if A is None or Z is None:
+            return self._cached(None)  # raises: backward before forward
+        if dA.__class__ is not np.ndarray or dA.shape != A.shape:
+            self._check_grad(dA, A)
         return dA * self.g_prime(Z, A)
 
     @override
@@ -108,11 +110,60 @@ class Identity(Activation):
 
 
 @define(eq=False, repr=False)
-class Sigmoid(Activation):
+class OutputActivation(Activation):
+    """An output activation whose matching loss can hand back dZ itself.
+
+    Sigmoid then binary cross-entropy, and Softmax then categorical
+    cross-entropy, both give dZ = dA * g'(Z) = A - Y: the loss's dA and this
+    layer's step collapse into one subtraction, exact even where A saturates
+    (where dA = dJ/dA alone is clipped or huge). A loss whose input A is the
+    output of the latest forward of its partner (``latest_output(A)``) passes
+    ``(dA, dZ)`` to ``hand_off``; ``backward`` given that very dA, with the
+    same A still cached, returns dZ without further work. Any other dA goes
+    through the layer's ordinary backward.
+    """
+
+    _handoff: tuple[Array, Array, Array] | None = field(default=None, init=False, repr=False)
+
+    @override
+    def forward(self, Z: Array) -> Array:
+        A = super().forward(Z)
+        self._handoff = None
+        _LATEST[0] = self
+        return A
+
+    def hand_off(self, dA: Array, dZ: Array) -> None:
+        """Record that the loss's dA, sent back through this layer, gives dZ."""
+        if self.A is not None:
+            self._handoff = (dA, self.A, dZ)
+
+    def _handed_off(self, dA: Array) -> Array | None:
+        handoff = self._handoff
+        if handoff is not None and handoff[0] is dA and handoff[1] is self.A:
+            return handoff[2]
+        return None
+
+
+# The output activation whose forward ran last: a loss looks here to learn that
+# its input A came from its partner activation (only if A *is* that output).
+_LATEST: list[OutputActivation | None] = [None]
+
+
+def latest_output(A: Array) -> OutputActivation | None:
+    """The output activation whose latest forward returned ``A`` (this very array), if any."""
+    layer = _LATEST[0]
+    return layer if layer is not None and layer.A is A else None
+
+
+@define(eq=False, repr=False)
+class Sigmoid(OutputActivation):
     """Logistic sigmoid.
 
     g(Z)  = 1 / (1 + exp(-Z))
     g'(Z) = A * (1 - A)
+
+    Followed by ``BinaryCrossEntropy``, backward is the fused dZ = A - Y
+    (see :class:`OutputActivation`).
 
     >>> Sigmoid().forward(np.zeros((1, 2)))
     array([[0.5, 0.5]])
@@ -127,6 +178,11 @@ class Sigmoid(Activation):
     @override
     def g_prime(self, Z: Array, A: Array) -> Array:
         return A * (1 - A)
+
+    @override
+    def backward(self, dA: Array) -> Array:
+        dZ = self._handed_off(dA)
+        return super().backward(dA) if dZ is None else dZ
 
 
 @define(eq=False, repr=False)
@@ -377,12 +433,14 @@ class HardTanh(Activation):
 
 
 @define(eq=False, repr=False)
-class Softmax(Activation):
+class Softmax(OutputActivation):
     """Softmax over the class axis 0: each column becomes a probability vector.
 
     g(Z)_k = exp(Z_k) / sum_j exp(Z_j)
     Backward is the Jacobian-vector product, not elementwise:
         dZ = A * (dA - sum_k(dA * A))   (the sum over rows, per column)
+    Followed by ``CategoricalCrossEntropy``, it is the fused dZ = A - Y
+    (see :class:`OutputActivation`).
 
     >>> Softmax().forward(np.zeros((2, 1)))
     array([[0.5],
@@ -399,6 +457,9 @@ class Softmax(Activation):
 
     @override
     def backward(self, dA: Array) -> Array:
+        fused = self._handed_off(dA)
+        if fused is not None:
+            return fused
         A = self._cached(self.A)
         self._check_grad(dA, A)
         dZ: Array = A * (dA - (dA * A).sum(axis=0, keepdims=True))

@@ -133,6 +133,7 @@ class Dense(Layer):
     @override
     def forward(self, A_prev: Array) -> Array:
         W = self._W.value
+        # one comparison each on the hot path; anything unusual takes the full check
         if (
             A_prev.__class__ is not np.ndarray
             or A_prev.dtype is not W.dtype
@@ -142,26 +143,44 @@ class Dense(Layer):
         ):
             A_prev = as_float_matrix(self, A_prev, W.dtype, "A_prev")
             check_rows(self, A_prev, self.n_in, "A_prev")
-        Z = W @ A_prev
+        Z: Array = np.dot(W, A_prev)  # np.dot: less call overhead than @ on small arrays
         Z += self._b.value
-        self.A_prev = A_prev
+        _set_cache(self, "A_prev", A_prev)
         return Z
 
     @override
     def backward(self, dZ: Array) -> Array:
-        A_prev = self._cached(self.A_prev)
+        self.backward_params(dZ)
+        dA_prev: Array = np.dot(self._W.value.T, dZ)
+        return dA_prev
+
+    @override
+    def backward_params(self, dZ: Array) -> None:
+        """Set dW and db from dZ without computing dA_prev (for the first layer)."""
+        A_prev = self.A_prev
+        if A_prev is None:
+            self._cached(A_prev)
+            return
         m = A_prev.shape[1]
+        W, b = self._W, self._b
         if dZ.__class__ is not np.ndarray or dZ.shape != (self.n_out, m):
             raise ShapeError(
                 f"{self!r}: expected dZ of shape ({self.n_out}, {m}) like Z, "
                 f"got {getattr(dZ, 'shape', type(dZ).__name__)}"
             )
-        W, b = self._W, self._b
-        np.matmul(dZ, A_prev.T, out=W.grad)
-        W.grad *= 1.0 / m
-        np.sum(dZ, axis=1, keepdims=True, out=b.grad)
-        b.grad *= 1.0 / m
-        return W.value.T @ dZ
+        if dZ.dtype is not W.value.dtype:
+            dZ = as_float_matrix(self, dZ, W.value.dtype, "dZ")
+        inv_m = 1.0 / m
+        dW, db = W.grad, b.grad
+        if dZ.size <= dW.size:  # scale whichever is smaller: dZ, or dW and db
+            dZ = dZ * inv_m
+            _dot_into(dZ, A_prev.T, dW)
+            np.add.reduce(dZ, axis=1, keepdims=True, out=db)
+        else:
+            _dot_into(dZ, A_prev.T, dW)
+            dW *= inv_m
+            np.add.reduce(dZ, axis=1, keepdims=True, out=db)
+            db *= inv_m
 
     def _assign(self, param: Parameter, value: Any) -> None:
         arr = np.asarray(value)
@@ -170,3 +189,16 @@ class Dense(Layer):
                 f"{self!r}: {param.name} must keep shape {param.value.shape}, got {arr.shape}"
             )
         param.value[...] = arr
+
+
+# Caches are plain slots: skip attrs' on-setattr validators, which only concern
+# the constructor arguments (n_in, n_out, ...), on every forward.
+_set_cache = object.__setattr__
+
+
+def _dot_into(A: Array, B: Array, out: Array) -> None:
+    """out[...] = A @ B, straight into out (np.dot needs a C-contiguous out of A's dtype)."""
+    try:
+        np.dot(A, B, out=out)
+    except ValueError:
+        np.matmul(A, B, out=out)

@@ -108,6 +108,15 @@ class Layer:
     def backward(self, dA: Array, /) -> Array:
         raise NotImplementedError(f"{type(self).__name__} must implement backward")
 
+    def backward_params(self, dA: Array, /) -> None:
+        """Backward when nothing needs dA_prev: set the parameter gradients only.
+
+        ``Sequential.backward(dA, input_grad=False)`` calls it on its first
+        layer, whose input is the data. The default runs ``backward`` and drops
+        the result; Dense skips its W^T dZ product.
+        """
+        self.backward(dA)
+
     def __call__(self, A_prev: Array, /) -> Array:
         return self.forward(A_prev)
 

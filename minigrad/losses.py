@@ -12,7 +12,8 @@ backward then returns ``dZ = sigmoid(Z) - Y`` or ``dZ = softmax(Z) - Y``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import math
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from attrs import define, field
@@ -20,8 +21,8 @@ from typing_extensions import override
 
 from minigrad._checks import as_float_matrix, check_finite
 from minigrad._typing import Array
+from minigrad.activations import OutputActivation, Sigmoid, Softmax, latest_output
 from minigrad.errors import DTypeError, InputError, ShapeError, StateError
-from minigrad.functional import sigmoid
 
 if TYPE_CHECKING:
     from minigrad.explain import Grad, Tape
@@ -29,7 +30,13 @@ if TYPE_CHECKING:
 
 @define(eq=False, repr=False)
 class Loss:
-    """Base class: caches what ``backward`` needs during ``forward``."""
+    """Base class: caches what ``backward`` needs during ``forward``.
+
+    ``pairs_with`` names the output activation whose backward this loss can
+    fuse into dZ = A - Y (see :class:`minigrad.activations.OutputActivation`).
+    """
+
+    pairs_with: ClassVar[type[OutputActivation] | None] = None
 
     dA: Array | None = field(default=None, init=False, repr=False)
 
@@ -37,10 +44,14 @@ class Loss:
         raise NotImplementedError
 
     def backward(self) -> Array:
-        """The per-example gradient dL/dA of the last ``forward`` (no 1/m)."""
-        if self.dA is None:
+        """The per-example gradient dL/dA of the last ``forward`` (no 1/m).
+
+        It is the loss's cached array, read-only: copy it to change it.
+        """
+        dA = self.dA
+        if dA is None:
             raise StateError(f"{self!r}: backward called before forward; compute the loss first")
-        return self.dA
+        return dA
 
     def __call__(self, A: Array, Y: Any, /) -> float:
         return self.forward(A, Y)
@@ -64,12 +75,30 @@ class Loss:
 
     # -- checks ---------------------------------------------------------------
 
+    # NaN and inf are not scanned for on the hot path: a range check that fails,
+    # or a cost J that is not finite, calls _refuse_non_finite before any other
+    # error, so the message is the same; only inputs where arithmetic could warn
+    # first (logits, MSE's A) get the cheap _finite check up front.
+
     def _prediction(self, A: Any) -> Array:
         checked: Array = A
         if A.__class__ is not np.ndarray or A.ndim != 2 or A.dtype.kind != "f" or not A.shape[1]:
             checked = as_float_matrix(self, A, None, "A (the model's output)")
-        check_finite(self, checked, "A (the model's output)")
         return checked
+
+    def _refuse_non_finite(self, A: Array, Y: Array) -> None:
+        """Raise InputError naming the first NaN or inf in A, else in Y."""
+        check_finite(self, A, "A (the model's output)")
+        check_finite(self, Y, "Y")
+
+    def _finite(self, A: Array, Y: Array) -> None:
+        """Refuse NaN or inf in A (one BLAS dot; the full scan only when it is not finite)."""
+        if not math.isfinite(np.vdot(A, A)):
+            self._refuse_non_finite(A, Y)
+
+    def _keep(self, dA: Array) -> None:
+        dA.flags.writeable = False
+        _set_cache(self, "dA", dA)
 
     def _targets(self, A: Array, Y: Any) -> Array:
         """Y as an array of A's shape and dtype, or a clear error."""
@@ -84,13 +113,15 @@ class Loss:
                 + ("; examples are columns: did you pass Y.T?" if Y_arr.shape == A.shape[::-1]
                    else "")
             )
-        Y_cast: Array = Y_arr.astype(A.dtype, copy=False)
-        check_finite(self, Y_cast, "Y")
+        Y_cast: Array = Y_arr if Y_arr.dtype is A.dtype else Y_arr.astype(A.dtype)
         return Y_cast
 
-    def _check_range(self, X: Array, what: str, low: float, high: float) -> None:
+    def _check_range(
+        self, X: Array, what: str, low: float, high: float, A: Array, Y: Array
+    ) -> None:
         lo, hi = X.min(), X.max()
         if not (lo >= low and hi <= high):  # also catches NaN
+            self._refuse_non_finite(A, Y)
             raise InputError(
                 f"{self!r}: {what} must lie in [{low:g}, {high:g}], got values from {lo} to {hi}"
                 + ("; if these are logits, use from_logits=True" if what.startswith("A") else "")
@@ -99,8 +130,20 @@ class Loss:
 
 def _clip_probability(A: Array) -> Array:
     """Keep log() finite: clip to [eps, 1 - eps] with eps the dtype's resolution."""
-    eps = float(np.finfo(A.dtype).eps)
-    return np.clip(A, eps, 1 - eps)
+    eps = _EPS.get(A.dtype)
+    if eps is None:
+        eps = _EPS[A.dtype] = float(np.finfo(A.dtype).eps)
+    Ac: Array = np.maximum(A, eps)
+    np.minimum(Ac, 1.0 - eps, out=Ac)
+    return Ac
+
+
+_EPS: dict[np.dtype[Any], float] = {}
+_min, _max = np.minimum.reduce, np.maximum.reduce  # without ndarray.min's Python wrapper
+
+# The cached dA is a plain slot; BinaryCrossEntropy's attrs hooks (from_logits'
+# converter) need not run on every forward.
+_set_cache = object.__setattr__
 
 
 @define(eq=False, repr=False)
@@ -118,11 +161,15 @@ class MeanSquaredError(Loss):
     @override
     def forward(self, A: Array, Y: Any) -> float:
         A = self._prediction(A)
-        diff = A - self._targets(A, Y)
+        Y = self._targets(A, Y)
+        self._finite(A, Y)  # A - Y would warn for inf - inf
+        diff = A - Y
         m: int = A.shape[1]
         J = float(np.vdot(diff, diff)) / m
-        diff *= 2
-        self.dA = diff
+        if not math.isfinite(J):
+            self._refuse_non_finite(A, Y)  # else an overflow: J = inf, as the sum is
+        diff *= 2.0
+        self._keep(diff)
         return J
 
 
@@ -136,7 +183,12 @@ class BinaryCrossEntropy(Loss):
     With ``from_logits=True`` the input is Z (no Sigmoid layer):
     J  = (1/m) sum [log(1 + exp(Z)) - Z Y]      (softplus, computed stably)
     dZ = sigmoid(Z) - Y
+
+    When A is the output of a Sigmoid layer's latest forward, that layer's
+    backward, given this loss's dA, returns dZ = A - Y directly.
     """
+
+    pairs_with: ClassVar[type[OutputActivation] | None] = Sigmoid
 
     from_logits: bool = field(default=False, converter=bool)
 
@@ -144,18 +196,43 @@ class BinaryCrossEntropy(Loss):
     def forward(self, A: Array, Y: Any) -> float:
         A = self._prediction(A)
         Y = self._targets(A, Y)
-        self._check_range(Y, "Y", 0.0, 1.0)
         m: int = A.shape[1]
+        if not (_min(Y, axis=None) >= 0.0 and _max(Y, axis=None) <= 1.0):  # NaN fails too
+            self._check_range(Y, "Y", 0.0, 1.0, A, Y)
         if self.from_logits:
-            # per element, max(Z, 0) - Z Y and the log1p term are both >= 0: summing them
-            # cancels nothing, so one huge logit cannot swamp the other examples' losses
-            J = float(np.sum(np.maximum(A, 0) - A * Y + np.log1p(np.exp(-np.abs(A))))) / m
-            self.dA = sigmoid(A) - Y
+            # per element, max(Z, 0) - Z Y = Z (H - Y) with H = [Z > 0], and the log1p
+            # term are both >= 0: summing them cancels nothing, so one huge logit
+            # cannot swamp the other examples' losses. E is reused for sigmoid(Z).
+            E = np.exp(np.copysign(A, -1.0))  # exp(-|Z|), in (0, 1]
+            H = A > 0.0
+            J = float(np.add.reduce(np.log1p(E), axis=None) + np.vdot(A, H - Y)) / m
+            if not math.isfinite(J):
+                self._refuse_non_finite(A, Y)
+            dZ = np.where(H, 1.0, E)
+            E += 1.0
+            dZ /= E  # sigmoid(Z) = 1 / (1 + E) for Z > 0, E / (1 + E) otherwise
+            dZ -= Y
+            self._keep(dZ)
             return J
-        self._check_range(A, "A (probabilities)", 0.0, 1.0)
+        one_minus_Y = 1.0 - Y
+        partner = latest_output(A)
+        if type(partner) is not Sigmoid:  # a Sigmoid's output needs no range check
+            partner = None
+            self._check_range(A, "A (probabilities)", 0.0, 1.0, A, Y)
         Ac = _clip_probability(A)
-        J = -float(np.sum(Y * np.log(Ac) + (1 - Y) * np.log1p(-Ac))) / m
-        self.dA = (Ac - Y) / (Ac * (1 - Ac))
+        one_minus_Ac = 1.0 - Ac
+        J = -float(np.vdot(Y, np.log(Ac)) + np.vdot(one_minus_Y, np.log(one_minus_Ac))) / m
+        if not math.isfinite(J):
+            self._refuse_non_finite(A, Y)
+        one_minus_Ac *= Ac
+        if partner is None:
+            dA = Ac - Y
+            dA /= one_minus_Ac  # (A - Y) / (A (1 - A)), with A clipped
+        else:
+            dZ = A - Y
+            dA = dZ / one_minus_Ac
+            partner.hand_off(dA, dZ)
+        self._keep(dA)
         return J
 
 
@@ -170,16 +247,23 @@ class CategoricalCrossEntropy(Loss):
     With ``from_logits=True`` the input is Z (no Softmax layer):
     J  = (1/m) sum_i [logsumexp(Z_i) - sum_k Y_ki Z_ki]
     dZ = softmax(Z) - Y
+
+    When A is the output of a Softmax layer's latest forward, that layer's
+    backward, given this loss's dA, returns dZ = A sum_k(Y_k) - Y directly
+    (A - Y for one-hot Y).
     """
+
+    pairs_with: ClassVar[type[OutputActivation] | None] = Softmax
 
     from_logits: bool = field(default=False, converter=bool)
 
     @override
     def forward(self, A: Array, Y: Any) -> float:
         A = self._prediction(A)
-        Y = self._one_hot(A, Y)
+        Y, one_hot = self._one_hot(A, Y)
         m: int = A.shape[1]
         if self.from_logits:
+            self._finite(A, Y)
             # with shifted logits Zs = Z - max(Z) <= 0 and S = sum_k exp(Zs_k) >= 1,
             # J = (1/m) sum_i [sum_k Y_ki log S_i - sum_k Y_ki Zs_ki]: sums of terms >= 0,
             # so no cancellation between examples (a logit of 1e4 costs no precision)
@@ -188,22 +272,36 @@ class CategoricalCrossEntropy(Loss):
             S = E.sum(axis=0, keepdims=True)
             Y_sum = Y.sum(axis=0, keepdims=True)
             J = float(np.vdot(Y_sum, np.log(S)) - np.vdot(Y, Zs)) / m
+            if not math.isfinite(J):
+                self._refuse_non_finite(A, Y)
             E *= Y_sum / S
             E -= Y
-            self.dA = E
+            self._keep(E)
             return J
-        self._check_range(A, "A (probabilities)", 0.0, 1.0)
+        partner = latest_output(A)
+        if type(partner) is not Softmax:  # a Softmax's output needs no range check
+            partner = None
+            self._check_range(A, "A (probabilities)", 0.0, 1.0, A, Y)
         Ac = _clip_probability(A)
         J = -float(np.vdot(Y, np.log(Ac))) / m
-        self.dA = -Y / Ac
+        if not math.isfinite(J):
+            self._refuse_non_finite(A, Y)
+        dA = np.divide(Y, Ac)
+        np.negative(dA, out=dA)  # -Y / A
+        if partner is not None:
+            # A * (dA - sum_k(dA * A)) with dA = -Y / A is A sum_k(Y_k) - Y
+            dZ = A - Y if one_hot else A * Y.sum(axis=0, keepdims=True) - Y
+            partner.hand_off(dA, dZ)
+        self._keep(dA)
         return J
 
-    def _one_hot(self, A: Array, Y: Any) -> Array:
+    def _one_hot(self, A: Array, Y: Any) -> tuple[Array, bool]:
+        """Y as an array like A, and whether each column is known to sum to 1."""
         Y_arr = Y if isinstance(Y, np.ndarray) else np.asarray(Y)
         if Y_arr.ndim != 1:
             Y_oh = self._targets(A, Y_arr)
-            self._check_range(Y_oh, "Y", 0.0, 1.0)
-            return Y_oh
+            self._check_range(Y_oh, "Y", 0.0, 1.0, A, Y_oh)
+            return Y_oh, False
         n_classes, m = A.shape
         # whole-number floats are labels too; they are cast only after the range
         # check below, since casting 1e19 or inf to int64 is undefined
@@ -221,7 +319,7 @@ class CategoricalCrossEntropy(Loss):
             )
         Y_oh = np.zeros_like(A)
         Y_oh[Y_arr.astype(np.intp, copy=False), np.arange(m)] = 1
-        return Y_oh
+        return Y_oh, True
 
 
 BUILTIN_LOSSES: tuple[type[Loss], ...] = (

@@ -9,7 +9,7 @@ Activation.backward.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Self, overload
+from typing import Any, Literal, Self, overload
 
 import numpy as np
 from attrs import define, field
@@ -105,17 +105,42 @@ class Sequential(Layer):
             raise
         return A
 
+    @overload
+    def backward(self, dA: Array) -> Array: ...
+    @overload
+    def backward(self, dA: Array, *, input_grad: Literal[True]) -> Array: ...
+    @overload
+    def backward(self, dA: Array, *, input_grad: Literal[False]) -> None: ...
     @override
-    def backward(self, dA: Array) -> Array:
-        i = len(self._layers) - 1
+    def backward(self, dA: Array, *, input_grad: bool = True) -> Array | None:
+        """Run dA back through the layers; return dX, the gradient of the input.
+
+        In training X is data and dX goes unused: with ``input_grad=False`` the
+        first layer only sets its parameter gradients (``backward_params``) and
+        None is returned. That skips W^T dZ of the first Dense, the largest
+        product in a net with wide inputs (784 pixels).
+        """
+        layers = self._backward_order
+        i = len(layers) - 1
         try:
-            for layer in self._backward_order:
+            if input_grad:
+                for layer in layers:
+                    dA = layer.backward(dA)
+                    i -= 1
+                return dA
+            for layer in layers[:-1]:
                 dA = layer.backward(dA)
                 i -= 1
+            if layers:
+                layers[-1].backward_params(dA)
         except Exception as err:
             err.add_note(self._where(i))
             raise
-        return dA
+        return None
+
+    @override
+    def backward_params(self, dA: Array) -> None:
+        self.backward(dA, input_grad=False)
 
     @override
     def parameters(self) -> list[Parameter]:
