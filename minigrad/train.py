@@ -26,21 +26,22 @@ from attrs import define, field
 
 from minigrad import _rng
 from minigrad import metrics as metrics_module
-from minigrad._checks import as_float_matrix, check_finite
 from minigrad._divergence import DivergenceWatch
+from minigrad._fit_checks import (
+    as_loss,
+    check_int,
+    check_optimizer,
+    named_metrics_of,
+    prepare,
+    prepare_validation,
+)
 from minigrad._typing import Array
 from minigrad.callbacks import HOOKS, Callback, TrainState, hooks
-from minigrad.errors import DTypeError, InputError, ShapeError
+from minigrad.errors import InputError
 from minigrad.layer import Layer
-from minigrad.losses import BinaryCrossEntropy, CategoricalCrossEntropy, Loss, MeanSquaredError
+from minigrad.losses import Loss
 from minigrad.optim.optimizer import Optimizer
 from minigrad.progress import ProgressLogger
-
-LOSSES: dict[str, type[Loss]] = {
-    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
-    "bce": BinaryCrossEntropy, "binary_crossentropy": BinaryCrossEntropy,
-    "cce": CategoricalCrossEntropy, "categorical_crossentropy": CategoricalCrossEntropy,
-}
 
 
 @define(eq=False, repr=False)
@@ -148,17 +149,17 @@ def fit(
     >>> history["accuracy"][-1], history["loss"][-1] < history["loss"][0]
     (1.0, True)
     """
-    loss = _as_loss(loss)
-    X, Y = _prepare("fit", model, X, Y)
+    loss = as_loss(loss)
+    X, Y = prepare("fit", model, X, Y)
     m = X.shape[1]
-    val = None if validation is None else _prepare_validation(model, validation)
-    _check_int("epochs", epochs, low=1)
+    val = None if validation is None else prepare_validation(model, validation)
+    check_int("epochs", epochs, low=1)
     if batch_size is not None:
-        _check_int("batch_size", batch_size, low=1)
+        check_int("batch_size", batch_size, low=1)
     if seed is not None:
-        _check_int("seed", seed, low=0)
-    _check_optimizer(model, optimizer)
-    named_metrics = _metrics(metrics, loss)
+        check_int("seed", seed, low=0)
+    check_optimizer(model, optimizer)
+    named_metrics = named_metrics_of(metrics, loss)
     cbs = list(callbacks)
     for i, cb in enumerate(cbs):
         if not any(callable(getattr(cb, hook, None)) for hook in HOOKS):
@@ -277,11 +278,11 @@ def evaluate(
     ...             metrics=["mae"])
     {'loss': 0.5, 'mae': 0.5}
     """
-    loss_obj = None if loss is None else _as_loss(loss)
-    X, Y = _prepare("evaluate", model, X, Y)
+    loss_obj = None if loss is None else as_loss(loss)
+    X, Y = prepare("evaluate", model, X, Y)
     if batch_size is not None:
-        _check_int("batch_size", batch_size, low=1)
-    return _evaluate(model, X, Y, loss_obj, _metrics(metrics, loss_obj), batch_size)
+        check_int("batch_size", batch_size, low=1)
+    return _evaluate(model, X, Y, loss_obj, named_metrics_of(metrics, loss_obj), batch_size)
 
 
 def _evaluate(
@@ -306,110 +307,3 @@ def _evaluate(
         for name, metric in named_metrics:
             sums[name] += metric(A, Y_b) * n
     return {name: total / m for name, total in sums.items()}
-
-
-# -- argument checks (all before any state changes) ------------------------------------
-
-
-class _Owner(str):
-    """A name that shows without quotes in the shared check messages."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def _prepare(owner: str, model: Layer, X: Any, Y: Any) -> tuple[Array, Any]:
-    """X cast once to the model's dtype and Y checked against it; or a clear error."""
-    if not isinstance(model, Layer):
-        raise TypeError(f"{owner}: model must be a minigrad Layer, got {type(model).__name__}")
-    who = _Owner(owner)
-    X = as_float_matrix(who, X, model.dtype, "X")
-    check_finite(who, X, "X")
-    n_x, m = X.shape
-    try:
-        n_out = model.output_size(n_x)
-    except ShapeError as err:
-        hint = ""
-        try:
-            model.output_size(m)
-            hint = "\nExamples are columns; did you pass X instead of X.T?"
-        except ShapeError:
-            pass
-        raise ShapeError(
-            f"{owner}: X of shape {X.shape} does not fit the model: {err}{hint}"
-        ) from None
-    Y_arr = Y if isinstance(Y, np.ndarray) else np.asarray(Y)
-    if Y_arr.dtype.kind not in "fiub":
-        raise DTypeError(f"{owner}: expected Y to hold numbers, got dtype {Y_arr.dtype}")
-    if Y_arr.ndim not in (1, 2) or Y_arr.shape[-1] != m:
-        hint = "; examples are columns: did you pass Y.T?" if Y_arr.shape[:1] == (m,) else ""
-        raise ShapeError(
-            f"{owner}: X has {m} examples (columns), so Y must be (n_out, {m}) or ({m},); "
-            f"got shape {Y_arr.shape}{hint}"
-        )
-    if Y_arr.dtype.kind == "f":
-        check_finite(who, Y_arr, "Y")
-    if Y_arr.ndim == 2 and n_out is not None and Y_arr.shape[0] != n_out:
-        hint = "; class labels go in a 1-D array of shape (m,)" if Y_arr.shape[0] == 1 else ""
-        raise ShapeError(
-            f"{owner}: the model outputs {n_out} rows but Y has {Y_arr.shape[0]}{hint}"
-        )
-    if Y_arr.ndim == 1 and n_out is not None and n_out > 1:
-        if not np.array_equal(Y_arr, np.round(Y_arr)) or Y_arr.min() < 0 or Y_arr.max() >= n_out:
-            raise InputError(
-                f"{owner}: 1-D Y holds class labels, which must be whole numbers in "
-                f"[0, {n_out - 1}] for {n_out} outputs; got values from {Y_arr.min()} "
-                f"to {Y_arr.max()}"
-            )
-        return X, Y_arr.astype(np.int64, copy=False)
-    dtype = X.dtype if Y_arr.ndim == 2 or Y_arr.dtype.kind in "fb" else Y_arr.dtype
-    return X, Y_arr.astype(dtype, copy=False)
-
-
-def _prepare_validation(model: Layer, validation: Any) -> tuple[Array, Any]:
-    if not isinstance(validation, tuple | list) or len(validation) != 2:
-        raise InputError(
-            f"fit: validation must be a pair (X_val, Y_val), got {type(validation).__name__}"
-        )
-    return _prepare("fit (validation)", model, validation[0], validation[1])
-
-
-def _check_int(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise InputError(f"fit: {name} must be an int >= {low}, got {value!r}")
-
-
-def _check_optimizer(model: Layer, optimizer: Any) -> None:
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(
-            f"fit: optimizer must be a minigrad optimizer such as "
-            f"mg.optim.SGD(model.parameters(), lr=0.1), got {type(optimizer).__name__}"
-        )
-    ours = {id(p) for p in model.parameters()}
-    strangers = [p for p in optimizer.params if id(p) not in ours]
-    if strangers:
-        raise InputError(
-            f"fit: the optimizer updates {len(strangers)} parameters that are not the model's "
-            f"(first {strangers[0]!r}); build it from this model's parameters()"
-        )
-
-
-def _as_loss(loss: Any) -> Loss:
-    if isinstance(loss, Loss):
-        return loss
-    if isinstance(loss, str) and loss in LOSSES:
-        return LOSSES[loss]()
-    raise InputError(
-        f"loss must be a minigrad Loss or one of {', '.join(sorted(LOSSES))}, got {loss!r}"
-    )
-
-
-def _metrics(
-    metrics: Iterable[Any] | str, loss: Loss | None
-) -> list[tuple[str, metrics_module.Metric]]:
-    items = [metrics] if isinstance(metrics, str) or callable(metrics) else list(metrics)
-    named = [metrics_module.get(item, loss) for item in items]
-    names = [name for name, _ in named]
-    if len(set(names)) != len(names) or "loss" in names:
-        raise InputError(f"metrics need distinct names other than 'loss', got {names}")
-    return named
