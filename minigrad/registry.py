@@ -9,15 +9,15 @@ or activation registers itself with the decorator:
 
 >>> import numpy as np, minigrad as mg
 >>> @mg.register
-... class Cube(mg.Activation):
-...     '''g(Z) = Z**3, g'(Z) = 3 Z**2.'''
-...     def g(self, Z): return Z * Z * Z
-...     def g_prime(self, Z, A): return 3 * Z * Z
->>> lookup("Cube") is Cube
+... class Square(mg.Activation):
+...     '''g(Z) = Z**2, g'(Z) = 2 Z.'''
+...     def g(self, Z): return Z * Z
+...     def g_prime(self, Z, A): return 2 * Z
+>>> lookup("Square") is Square
 True
 
 ``mg.register(cls)`` is the same call without the decorator syntax, and
-``mg.register(name="MyCube")`` registers under another name. Optimizers
+``mg.register(name="MySquare")`` registers under another name. Optimizers
 (classes with ``state_dict`` and ``load_state_dict``) have a table of their
 own, used by :func:`minigrad.load_checkpoint`; those of ``mg.optim`` are
 registered already.

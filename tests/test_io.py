@@ -28,9 +28,9 @@ X4 = RNG.normal(size=(4, 7))
 
 @pytest.fixture(autouse=True)
 def _isolated_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    registry.lookup("Dense")
-    monkeypatch.setattr(registry, "_CLASSES", dict(registry._CLASSES))
-    monkeypatch.setattr(registry, "_OPTIMIZERS", dict(registry._OPTIMIZERS))
+    monkeypatch.setattr(registry, "_CLASSES", {})  # built-ins only: they load on first use
+    monkeypatch.setattr(registry, "_OPTIMIZERS", {})
+    monkeypatch.setattr(registry, "_builtins_loaded", False)
     yield
 
 

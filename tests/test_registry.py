@@ -17,9 +17,9 @@ from minigrad.errors import ModelFileError
 @pytest.fixture(autouse=True)
 def _isolated_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test registers into copies, so that no test sees another's classes."""
-    registry.lookup("Dense")  # make sure the built-ins are in before copying
-    monkeypatch.setattr(registry, "_CLASSES", dict(registry._CLASSES))
-    monkeypatch.setattr(registry, "_OPTIMIZERS", dict(registry._OPTIMIZERS))
+    monkeypatch.setattr(registry, "_CLASSES", {})  # built-ins only: they load on first use
+    monkeypatch.setattr(registry, "_OPTIMIZERS", {})
+    monkeypatch.setattr(registry, "_builtins_loaded", False)
     yield
 
 
