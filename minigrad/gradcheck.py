@@ -14,7 +14,10 @@ upstream of it. Numerical derivatives use the five-point stencil
 
 and a point where the one-sided slopes disagree (a kink, such as ReLU at 0)
 is not held to the central difference: its analytic value must lie between
-the left and right slopes, and it is counted separately.
+the left and right slopes, and it is counted separately. An entry that fails
+is looked at again with smaller steps, since kinks one or two steps away
+(many examples near ReLU's 0 while a bias moves) spoil every estimate at the
+full step; a wrong derivative fails at every step.
 """
 
 from __future__ import annotations
@@ -142,7 +145,7 @@ def gradcheck(
     loss = copy.deepcopy(loss)
     rng = np.random.default_rng(seed)
     pick = np.random.default_rng(seed + 1)
-    checker = _Checker(h=h, pick=pick, max_entries=max_entries)
+    checker = _Checker(h=h, pick=pick, max_entries=max_entries, tolerance=tolerance)
     reset = _freeze_generators(model)
 
     leaves = list(_labelled_leaves(model))
@@ -231,10 +234,13 @@ def _linear_scale(G: Array, out: Array, m: int) -> float:
 class _Checker:
     """Runs the finite differences and keeps the worst entry of each array."""
 
-    def __init__(self, h: float, pick: np.random.Generator, max_entries: int | None) -> None:
+    def __init__(
+        self, h: float, pick: np.random.Generator, max_entries: int | None, tolerance: float
+    ) -> None:
         self.h = h
         self.pick = pick
         self.max_entries = max_entries
+        self.tolerance = tolerance
         self.entries: list[GradCheckEntry] = []
         self.n_checked = 0
         self.n_kinks = 0
@@ -254,28 +260,52 @@ class _Checker:
         f0 = cost()
         worst: GradCheckEntry | None = None
         for idx in self._indices(x.shape):
+            a = float(analytic[idx])
             slopes = self._slopes(x, idx, f0, cost, floor / mult)
             if slopes is None:  # no step stays inside the function's domain
                 continue
-            numeric, left, right = (mult * s for s in slopes)
-            a = float(analytic[idx])
+            entry, at_kink = _compare(part, name, idx, a, [mult * s for s in slopes], floor)
+            if entry is not None and entry.relative_error > self.tolerance:
+                entry, at_kink = self._second_look(x, idx, f0, cost, mult, floor, (entry, at_kink))
             self.n_checked += 1
-            if _apart(left, right, floor):
-                self.n_kinks += 1
-                low, high = min(left, right), max(left, right)
-                slack = 1e-3 * (high - low) + floor * 1e-3
-                if low - slack <= a <= high + slack:
-                    continue
-                nearest = low if a < low else high
-                error = abs(a - nearest) / max(abs(a), abs(nearest), floor)
-                entry = GradCheckEntry(part, name, idx, a, nearest, error, at_kink=True)
-            else:
-                error = abs(a - numeric) / max(abs(a), abs(numeric), floor)
-                entry = GradCheckEntry(part, name, idx, a, numeric, error)
-            if worst is None or entry.relative_error > worst.relative_error:
+            self.n_kinks += at_kink
+            if entry is not None and (worst is None or entry.relative_error > worst.relative_error):
                 worst = entry
         if worst is not None:
             self.entries.append(worst)
+
+    def _second_look(
+        self,
+        x: Array,
+        idx: tuple[int, ...],
+        f0: float,
+        cost: Callable[[], float],
+        mult: float,
+        floor: float,
+        found: tuple[GradCheckEntry, bool],
+    ) -> tuple[GradCheckEntry | None, bool]:
+        """Retry a failing entry with steps h/4 ... h/256 before blaming the layer.
+
+        Kinks a step or two away (several examples near ReLU's 0 while a bias
+        moves) spoil every estimate at the full step but not at a smaller one.
+        A wrong derivative fails at every step; the closest match is reported.
+        """
+        best = found
+        entry = found[0]
+        h = self.h
+        for _ in range(4):
+            h /= 4.0
+            slopes = self._stencil(x, idx, f0, cost, h)
+            if slopes is None:
+                continue
+            retry, at_kink = _compare(
+                entry.part, entry.name, idx, entry.analytic, [mult * s for s in slopes], floor
+            )
+            if retry is None or retry.relative_error <= self.tolerance:
+                return retry, at_kink
+            if retry.relative_error < best[0].relative_error:
+                best = (retry, at_kink)
+        return best
 
     def _slopes(
         self, x: Array, idx: tuple[int, ...], f0: float, cost: Callable[[], float], floor: float
@@ -334,6 +364,26 @@ class _Checker:
             flat = sorted(int(i) for i in self.pick.choice(size, self.max_entries, replace=False))
         for i in flat:
             yield tuple(int(k) for k in np.unravel_index(i, shape))
+
+
+def _compare(
+    part: str, name: str, idx: tuple[int, ...], a: float, slopes: list[float], floor: float
+) -> tuple[GradCheckEntry | None, bool]:
+    """The entry for analytic value ``a``, None when a kink admits it; and whether it is one."""
+    numeric, left, right = slopes
+    if _apart(left, right, floor):
+        low, high = min(left, right), max(left, right)
+        slack = 1e-3 * (high - low) + floor * 1e-3
+        if low - slack <= a <= high + slack:
+            return None, True
+        nearest = low if a < low else high
+        error = abs(a - nearest) / max(abs(a), abs(nearest), floor)
+        return GradCheckEntry(part, name, idx, a, nearest, error, at_kink=True), True
+    # where only the second derivative jumps (ELU at 0), the central difference is
+    # off by O(h) but the slope from the smooth side is not: take the closest estimate
+    numeric = min((numeric, left, right), key=lambda s: abs(a - s))
+    error = abs(a - numeric) / max(abs(a), abs(numeric), floor)
+    return GradCheckEntry(part, name, idx, a, numeric, error), False
 
 
 def _apart(left: float, right: float, floor: float) -> bool:
