@@ -522,6 +522,7 @@ BAD_METADATA: list[tuple[str, Edit, str]] = [
     ("extra key", _set("exec", "print(1)"), r"unexpected \['exec'\]"),
     ("missing key", _set("training", _DELETE), r"missing \['training'\]"),
     ("training not a bool", _set("training", "yes"), "'training' must be true or false"),
+    ("version not a string", _set("minigrad_version", [0, 1]), "'minigrad_version' must be a"),
     ("model not an object", _set("model", ["Dense"]), "expected a layer as"),
     ("model without config", _set("model.config", _DELETE), "expected a layer as"),
     ("class not a string", _set("model.class", 3), "must be a name"),

@@ -171,6 +171,9 @@ def _metadata(raw: npt.NDArray[Any] | None) -> dict[str, Any]:
     if set(meta) != _META_KEYS:
         missing, extra = sorted(_META_KEYS - set(meta)), sorted(set(meta) - _META_KEYS)
         raise ModelFileError(f"the metadata keys are wrong: missing {missing}, unexpected {extra}")
+    if not isinstance(meta["minigrad_version"], str):
+        raise ModelFileError(f"the metadata's 'minigrad_version' must be a string, "
+                             f"got {meta['minigrad_version']!r}")
     if not isinstance(meta["training"], bool):
         raise ModelFileError(f"the metadata's 'training' must be true or false, "
                              f"got {meta['training']!r}")
