@@ -6,7 +6,7 @@ are shuffled once per epoch (one gather into a reused buffer) and cut into
 contiguous column slices. Each step is
 
     A = model.forward(X_batch);  J = loss.forward(A, Y_batch)
-    model.backward(loss.backward());  optimizer.step()
+    model.backward_params(loss.backward());  optimizer.step()
 
 and an epoch's loss is the mean of its batch losses weighted by batch size.
 Before each step the loss and the gradients are checked: NaN or inf stops
@@ -211,7 +211,7 @@ def fit(
                     watch.before_step()
                     A = model.forward(X_b)
                     J = watch.loss(A, X_b, Y_b, state)
-                    model.backward(loss.backward())
+                    model.backward_params(loss.backward())  # dX of the data is not needed
                     watch.gradients(X_b, Y_b, state)
                     optimizer.step()
                     n = X_b.shape[1]
