@@ -172,14 +172,16 @@ class Dense(Layer):
             dZ = as_float_matrix(self, dZ, W.value.dtype, "dZ")
         inv_m = 1.0 / m
         dW, db = W.grad, b.grad
-        if dZ.size <= dW.size:  # scale whichever is smaller: dZ, or dW and db
+        scale_dZ = dZ.size <= dW.size  # scale whichever is smaller: dZ, or dW and db
+        if scale_dZ:
             dZ = dZ * inv_m
-            _dot_into(dZ, A_prev.T, dW)
-            np.add.reduce(dZ, axis=1, keepdims=True, out=db)
-        else:
-            _dot_into(dZ, A_prev.T, dW)
+        try:
+            np.dot(dZ, A_prev.T, out=dW)  # straight into dW, no temporary
+        except ValueError:  # np.dot wants a C-contiguous out of dZ's dtype
+            np.matmul(dZ, A_prev.T, out=dW)
+        np.add.reduce(dZ, axis=1, keepdims=True, out=db)
+        if not scale_dZ:
             dW *= inv_m
-            np.add.reduce(dZ, axis=1, keepdims=True, out=db)
             db *= inv_m
 
     def _assign(self, param: Parameter, value: Any) -> None:
@@ -194,11 +196,3 @@ class Dense(Layer):
 # Caches are plain slots: skip attrs' on-setattr validators, which only concern
 # the constructor arguments (n_in, n_out, ...), on every forward.
 _set_cache = object.__setattr__
-
-
-def _dot_into(A: Array, B: Array, out: Array) -> None:
-    """out[...] = A @ B, straight into out (np.dot needs a C-contiguous out of A's dtype)."""
-    try:
-        np.dot(A, B, out=out)
-    except ValueError:
-        np.matmul(A, B, out=out)

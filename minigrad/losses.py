@@ -204,13 +204,13 @@ class BinaryCrossEntropy(Loss):
             # term are both >= 0: summing them cancels nothing, so one huge logit
             # cannot swamp the other examples' losses. E is reused for sigmoid(Z).
             E = np.exp(np.copysign(A, -1.0))  # exp(-|Z|), in (0, 1]
-            H = A > 0.0
+            H = np.greater(A, 0.0, out=np.empty_like(A))  # H as floats: no bool casts below
             J = float(np.add.reduce(np.log1p(E), axis=None) + np.vdot(A, H - Y)) / m
             if not math.isfinite(J):
                 self._refuse_non_finite(A, Y)
-            dZ = np.where(H, 1.0, E)
+            dZ = np.maximum(H, E)  # 1 for Z > 0, else E: sigmoid(Z) = dZ / (1 + E)
             E += 1.0
-            dZ /= E  # sigmoid(Z) = 1 / (1 + E) for Z > 0, E / (1 + E) otherwise
+            dZ /= E
             dZ -= Y
             self._keep(dZ)
             return J

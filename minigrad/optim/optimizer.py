@@ -115,7 +115,8 @@ class Optimizer:
         """Apply one update to every parameter, in place, from its current ``grad``."""
         if self.max_grad_norm is not None:
             clip_grad_norm(self.params, self.max_grad_norm)
-        self.step_count += 1
+        # a plain counter: skip the attrs on-setattr hooks meant for the hyperparameters
+        object.__setattr__(self, "step_count", self.step_count + 1)
         self._update()
 
     def _update(self) -> None:

@@ -95,8 +95,11 @@ class SGD(Optimizer):
         lr, mu, decay = self.lr, self.momentum, self.weight_decay
         if not mu and not decay:  # the hot path: W -= lr * dW
             for p, tmp in zip(self.params, self._scratch, strict=True):
-                np.multiply(p.grad, lr, out=tmp)
-                p.value -= tmp
+                if tmp.size > 4096:
+                    np.multiply(p.grad, lr, out=tmp)
+                    p.value -= tmp
+                else:  # on small arrays a temporary costs less than out=
+                    p.value -= lr * p.grad
             return
         velocities = self.buffers.get("velocity", self._scratch)
         for p, tmp, v in zip(self.params, self._scratch, velocities, strict=True):
