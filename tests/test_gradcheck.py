@@ -334,6 +334,29 @@ def test_the_notes_net_with_small_weights_and_many_examples_passes(
         assert report, str(report)
 
 
+XOR_X = np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]])
+XOR_Y = np.array([[0.0, 1.0, 1.0, 0.0]])
+
+
+@pytest.mark.parametrize("make", [mg.ReLU, mg.LeakyReLU, lambda: mg.ELU(0.5)])
+def test_xor_at_initialization_passes(make: Callable[[], mg.Layer]) -> None:
+    # the example (0, 0) with zero biases puts every unit of both hidden layers exactly on
+    # its kink: the chain rule's g'(0) per unit need not match the model's one-sided slopes
+    net = mg.Sequential([mg.Dense(2, 8, init="he", rng=0), make(), mg.Dense(8, 4, rng=1), make(),
+                         mg.Dense(4, 1, rng=2), mg.Sigmoid()])
+    report = mg.gradcheck(net, XOR_X, XOR_Y, L.BinaryCrossEntropy())
+    assert report, str(report)
+    assert report.n_kinks > 0
+
+
+def test_a_wrong_derivative_is_caught_even_when_other_units_sit_on_kinks() -> None:
+    net = mg.Sequential([mg.Dense(2, 8, init="he", rng=0), mg.ReLU(), mg.Dense(8, 4, rng=1),
+                         WrongCube(), mg.Dense(4, 1, rng=2), mg.Sigmoid()])
+    report = mg.gradcheck(net, XOR_X, XOR_Y, L.BinaryCrossEntropy())
+    assert not report
+    assert report.worst is not None and report.worst.part == "layer 3 (WrongCube())"
+
+
 class SlightlyOffReLU(mg.ReLU):
     """Off by a factor 1 + 1e-5: small, but a hundred times the tolerance."""
 
