@@ -275,10 +275,15 @@ class Layer:
         return value
 
     def _cache_names(self) -> list[str]:
+        # a Parameter held in a public field (``alpha: Parameter = field(init=False)``)
+        # is not a cache: astype must not clear it
         return [
             f.name
             for f in attrs.fields(type(self))
-            if not f.init and f.name != "training" and not f.name.startswith("_")
+            if not f.init
+            and f.name != "training"
+            and not f.name.startswith("_")
+            and not isinstance(getattr(self, f.name, None), Parameter)
         ]
 
     def _snapshot(self) -> dict[str, Any]:
