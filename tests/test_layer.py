@@ -107,6 +107,46 @@ class Scale(mg.Layer):
         return [self._alpha]
 
 
+@define(eq=False, repr=False)
+class Bias(mg.Layer):
+    """A = A_prev + c, its Parameter in a public field, as the house style writes fields."""
+
+    n: int
+    c: mg.Parameter = field(init=False, repr=False)
+    A_prev: np.ndarray | None = field(default=None, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.c = mg.Parameter("c", np.full((self.n, 1), 0.5), np.zeros((self.n, 1)))
+
+    def forward(self, A_prev: np.ndarray) -> np.ndarray:
+        self.A_prev = A_prev
+        out: np.ndarray = A_prev + self.c.value
+        return out
+
+    def backward(self, dA: np.ndarray) -> np.ndarray:
+        self._cached(self.A_prev)
+        self.c.grad[...] = dA.mean(axis=1, keepdims=True)
+        return dA
+
+    def parameters(self) -> list[mg.Parameter]:
+        return [self.c]
+
+
+def test_a_parameter_in_a_public_field_survives_astype_and_failed_forwards() -> None:
+    layer = Bias(2)
+    net = mg.Sequential([mg.Tanh(), layer, mg.Dense(2, 1, rng=0)])
+    X = normal(6, (2, 3))
+    assert mg.gradcheck(net, X)
+    net.forward(X)
+    with pytest.raises(mg.ShapeError):
+        net.forward(np.ones((3, 3)))  # restores the caches, and leaves c alone
+    assert isinstance(layer.c, mg.Parameter)
+    net.astype(np.float32)
+    assert isinstance(layer.c, mg.Parameter) and layer.c.value.dtype == np.float32
+    assert layer.A_prev is None
+    assert net.forward(X.astype(np.float32)).dtype == np.float32
+
+
 class Shift(mg.Layer):
     """A = A_prev + offset (a plain class with a setting and a cache in its __dict__)."""
 
