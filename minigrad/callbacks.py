@@ -60,7 +60,7 @@ class TrainState:
     epoch: int = 0
     batch: int = 0
     step: int = 0
-    """Optimizer steps taken so far in this fit."""
+    """Optimizer steps taken so far, counting those of the epochs before ``initial_epoch``."""
     batch_loss: float = math.nan
     logs: dict[str, float] = field(factory=dict)
     train_time: float = 0.0

@@ -69,9 +69,9 @@ class History(Mapping[str, list[float]]):
     def __len__(self) -> int:
         return len(self.logs)
 
-    def append(self, epoch_logs: Mapping[str, float]) -> None:
-        """Record one epoch."""
-        self.epochs.append(len(self.epochs) + 1)
+    def append(self, epoch_logs: Mapping[str, float], epoch: int | None = None) -> None:
+        """Record one epoch (numbered from 1; by default the one after the last)."""
+        self.epochs.append(epoch if epoch is not None else len(self.epochs) + 1)
         for name, value in epoch_logs.items():
             self.logs.setdefault(name, []).append(value)
 
@@ -117,6 +117,7 @@ def fit(
     metrics: Iterable[str | metrics_module.Metric] | str = (),
     callbacks: Iterable[Callback] = (),
     verbose: bool = True,
+    initial_epoch: int = 0,
 ) -> History:
     """Train ``model`` on (X, Y) for ``epochs`` passes; returns the :class:`History`.
 
@@ -127,14 +128,20 @@ def fit(
         Y: targets as the loss takes them: (n_out, m), or class labels (m,).
         loss: a Loss, or "mse", "binary_crossentropy", "categorical_crossentropy".
         optimizer: built on ``model.parameters()``.
-        epochs: passes over the data.
+        epochs: the epoch to stop after, counting from 0 (with
+            ``initial_epoch=0``, the number of passes over the data).
         batch_size: examples per step; None is full-batch gradient descent.
         shuffle: reshuffle the columns every epoch (with minibatches).
-        seed: seeds the shuffling; by default the generator of :func:`minigrad.seed`.
+        seed: seeds the shuffling; epoch ``e`` draws its order from
+            ``default_rng([seed, e])``, so a run resumed at ``initial_epoch``
+            shuffles exactly as the uninterrupted run did. By default the
+            generator of :func:`minigrad.seed`.
         validation: (X_val, Y_val), evaluated in eval mode after each epoch.
         metrics: names (``"accuracy"``) or functions ``metric(A, Y) -> float``.
         callbacks: :class:`minigrad.callbacks.Callback` objects.
         verbose: print progress (see :mod:`minigrad.progress`).
+        initial_epoch: the epoch to start at, to resume from a checkpoint
+            saved after ``initial_epoch`` finished epochs.
 
     Every argument is checked before training starts. NaN or inf in the loss
     or the gradients raises ``DivergenceError`` before the bad step; the model
@@ -154,6 +161,12 @@ def fit(
     m = X.shape[1]
     val = None if validation is None else prepare_validation(model, validation)
     check_int("epochs", epochs, low=1)
+    check_int("initial_epoch", initial_epoch, low=0)
+    if initial_epoch >= epochs:
+        raise InputError(
+            f"fit: initial_epoch ({initial_epoch}) must be below epochs ({epochs}), "
+            "the epoch to stop after"
+        )
     if batch_size is not None:
         check_int("batch_size", batch_size, low=1)
     if seed is not None:
@@ -176,9 +189,9 @@ def fit(
     history = History()
     state = TrainState(model, optimizer, loss, history, epochs, m, size, n_batches,
                        (*names, "lr", "time"))
+    state.step = initial_epoch * n_batches
     calls = {name: hooks(cbs, name) for name in HOOKS}
     shuffling = shuffle and n_batches > 1
-    rng = np.random.default_rng(seed) if seed is not None else _rng.default_rng()
     X_epoch, Y_epoch = (np.empty_like(X), np.empty_like(Y)) if shuffling else (X, Y)
     watch = DivergenceWatch(model, loss, optimizer)
     was_training = model.training
@@ -187,14 +200,14 @@ def fit(
     try:
         for call in calls["on_train_begin"]:
             call(state)
-        for epoch in range(epochs):
+        for epoch in range(initial_epoch, epochs):
             state.epoch = epoch
             for call in calls["on_epoch_begin"]:
                 call(state)
             lr = optimizer.lr
             start = time.perf_counter()
             if shuffling:
-                order = rng.permutation(m)
+                order = _epoch_rng(seed, epoch).permutation(m)
                 np.take(X, order, axis=1, out=X_epoch)
                 np.take(Y, order, axis=-1, out=Y_epoch)
             total, sums, seen = 0.0, [0.0] * len(named_metrics), 0
@@ -233,7 +246,7 @@ def fit(
                 logs.update({f"val_{k}": v for k, v in scores.items()})
             logs["lr"] = lr
             logs["time"] = time.perf_counter() - start
-            history.append(logs)
+            history.append(logs, epoch=epoch + 1)
             state.logs = logs
             for call in calls["on_epoch_end"]:
                 call(state)
@@ -255,6 +268,11 @@ def fit(
                     cb.close()
         model.train(was_training)
     return history
+
+
+def _epoch_rng(seed: int | None, epoch: int) -> np.random.Generator:
+    """The generator that orders epoch ``epoch``: a function of (seed, epoch) alone."""
+    return np.random.default_rng([seed, epoch]) if seed is not None else _rng.default_rng()
 
 
 def evaluate(

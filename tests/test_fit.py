@@ -260,6 +260,21 @@ def test_same_seeds_give_bit_identical_weights() -> None:
     assert any(not np.array_equal(a, c) for a, c in zip(first, other, strict=True))
 
 
+def test_a_run_resumed_at_initial_epoch_shuffles_as_the_uninterrupted_run() -> None:
+    X, Y = blobs(4, m=30)
+    settings: dict[str, Any] = {"loss": "bce", "batch_size": 7, "seed": 3, "verbose": False}
+    straight = notes_net(0)
+    mg.fit(straight, X, Y, optimizer=mg.optim.SGD(straight.parameters(), lr=0.5), epochs=5,
+           **settings)
+    resumed = notes_net(0)
+    opt = mg.optim.SGD(resumed.parameters(), lr=0.5)
+    mg.fit(resumed, X, Y, optimizer=opt, epochs=2, **settings)
+    history = mg.fit(resumed, X, Y, optimizer=opt, epochs=5, initial_epoch=2, **settings)
+    assert history.epochs == [3, 4, 5]
+    for a, b in zip(weights(straight), weights(resumed), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 # -- checks before training ---------------------------------------------------------------
 
 
@@ -283,6 +298,7 @@ def test_bad_arguments_are_refused_before_anything_changes() -> None:
         ({"X": X.astype(str)}, mg.DTypeError, "expected X to hold real numbers"),
         ({"epochs": 0}, mg.InputError, "epochs must be an int >= 1, got 0"),
         ({"batch_size": 0}, mg.InputError, "batch_size must be an int >= 1"),
+        ({"initial_epoch": 2}, mg.InputError, r"initial_epoch \(2\) must be below epochs \(2\)"),
         ({"optimizer": other}, mg.InputError, "parameters that are not the model's"),
         ({"optimizer": "sgd"}, TypeError, "optimizer must be a minigrad optimizer"),
         ({"loss": "hinge"}, mg.InputError, "loss must be a minigrad Loss or one of"),

@@ -977,9 +977,10 @@ def test_bad_random_state_is_refused(case: str, random: Any, message: str, tmp_p
 
 @pytest.mark.parametrize("name", ["SGD momentum", "Adam"])
 def test_fit_resumed_from_a_model_checkpoint_ends_bit_identical(name: str, tmp_path: Path) -> None:
-    """Minibatches, BatchNorm statistics, seeded Dropout masks and optimizer moments all resume."""
+    """Shuffled minibatches, BatchNorm statistics, seeded Dropout masks and optimizer moments
+    all resume."""
     settings: dict[str, Any] = {"loss": "categorical_crossentropy", "batch_size": 10,
-                                "shuffle": False, "verbose": False}
+                                "shuffle": True, "seed": 7, "verbose": False}
     straight = regularized()
     mg.fit(straight, X40, LABELS, optimizer=OPTIMIZERS[name](straight.parameters()), epochs=6,
            **settings)
@@ -990,7 +991,9 @@ def test_fit_resumed_from_a_model_checkpoint_ends_bit_identical(name: str, tmp_p
            callbacks=[checkpoint], **settings)
     del first
     model, optimizer = mg.load_checkpoint(tmp_path / "ckpt.npz")
-    mg.fit(model, X40, LABELS, optimizer=optimizer, epochs=3, **settings)
+    history = mg.fit(model, X40, LABELS, optimizer=optimizer, epochs=6, initial_epoch=3,
+                     **settings)
+    assert history.epochs == [4, 5, 6]
 
     for (_, p), (_, q) in zip(model.named_parameters(), straight.named_parameters(), strict=True):
         np.testing.assert_array_equal(p.value, q.value)
