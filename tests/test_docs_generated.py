@@ -1,0 +1,65 @@
+"""The generated parts of the docs are current: docs/api.md and the printed outputs shown.
+
+When one of these fails after a change to a docstring, an error message or
+explain(), regenerate and commit:
+
+    python docs/gen_api.py        # docs/api.md from the docstrings
+    python docs/sync_outputs.py   # the <!-- output --> blocks of README.md and docs/*.md
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"docs_{name}", DOCS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_api_reference_is_current() -> None:
+    gen_api = load("gen_api")
+    current = (DOCS / "api.md").read_text(encoding="utf-8")
+    assert current == gen_api.render(), "docs/api.md is out of date: run python docs/gen_api.py"
+
+
+def test_api_reference_covers_every_export() -> None:
+    assert load("gen_api").undocumented() == []
+
+
+def test_api_reference_has_no_python_blocks() -> None:
+    # docstring examples are shown, not run, by tests/test_docs.py (doctests run them)
+    assert "```python" not in (DOCS / "api.md").read_text(encoding="utf-8")
+
+
+def test_outputs_shown_in_the_docs_are_what_the_code_prints() -> None:
+    # a fresh interpreter: the pages register layer classes, which this one may hold already
+    result = subprocess.run([sys.executable, str(DOCS / "sync_outputs.py"), "--check"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_output_check_notices_a_wrong_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sync = load("sync_outputs")
+    page = tmp_path / "page.md"
+    page.write_text("```python\nprint(1 + 1)\n```\n\n<!-- output -->\n```text\n3\n```\n",
+                    encoding="utf-8")
+    monkeypatch.setattr(sync, "ROOT", tmp_path)
+    assert "the output shown is not what the code prints" in sync.stale(page)[0]
+    assert sync.update(page)
+    assert "```text\n2\n```" in page.read_text(encoding="utf-8")
+    assert sync.stale(page) == []
