@@ -139,7 +139,7 @@ class Dense(Layer):
             or A_prev.dtype is not W.dtype
             or A_prev.ndim != 2
             or A_prev.shape[0] != self.n_in
-            or not A_prev.shape[1]
+            or not A_prev.size
         ):
             A_prev = as_float_matrix(self, A_prev, W.dtype, "A_prev")
             check_rows(self, A_prev, self.n_in, "A_prev")
@@ -172,7 +172,9 @@ class Dense(Layer):
             dZ = as_float_matrix(self, dZ, W.value.dtype, "dZ")
         inv_m = 1.0 / m
         dW, db = W.grad, b.grad
-        scale_dZ = dZ.size <= dW.size  # scale whichever is smaller: dZ, or dW and db
+        # scale dZ, or dW and db, whichever costs less: one call on dZ beats two on
+        # dW and db until dZ is a few thousand numbers larger
+        scale_dZ = dZ.size <= dW.size + 4096
         if scale_dZ:
             dZ = dZ * inv_m
         try:

@@ -32,6 +32,7 @@ class Sequential(Layer):
 
     _layers: list[Layer] = field(factory=list)
     _backward_order: tuple[Layer, ...] = field(init=False, repr=False, default=())
+    _backward_tail: tuple[Layer, ...] = field(init=False, repr=False, default=())
     _checks_own_caches: bool = field(init=False, repr=False, default=True)
 
     def __init__(self, layers: Iterable[Layer] | Layer = (), *more: Layer) -> None:
@@ -83,6 +84,7 @@ class Sequential(Layer):
         _check_chain(candidate)
         self._layers = candidate
         self._backward_order = tuple(reversed(candidate))
+        self._backward_tail = self._backward_order[:-1]  # all but the first layer
         self._checks_own_caches = _only_first_can_fail(_leaves(self))
         return self
 
@@ -92,16 +94,15 @@ class Sequential(Layer):
     def forward(self, X: Array) -> Array:
         snapshot = None if self._checks_own_caches else [x._snapshot() for x in _leaves(self)]
         A = X
-        i = 0
+        layer = None
         try:
             for layer in self._layers:
                 A = layer.forward(A)
-                i += 1
         except Exception as err:
             if snapshot is not None:
                 for leaf, saved in zip(_leaves(self), snapshot, strict=True):
                     leaf._restore(saved)
-            err.add_note(self._where(i))
+            err.add_note(self._where(self._index(layer)))
             raise
         return A
 
@@ -120,21 +121,19 @@ class Sequential(Layer):
         None is returned. That skips W^T dZ of the first Dense, the largest
         product in a net with wide inputs (784 pixels).
         """
-        layers = self._backward_order
-        i = len(layers) - 1
+        layer = None
         try:
             if input_grad:
-                for layer in layers:
+                for layer in self._backward_order:
                     dA = layer.backward(dA)
-                    i -= 1
                 return dA
-            for layer in layers[:-1]:
+            for layer in self._backward_tail:
                 dA = layer.backward(dA)
-                i -= 1
-            if layers:
-                layers[-1].backward_params(dA)
+            if self._layers:
+                layer = self._layers[0]
+                layer.backward_params(dA)
         except Exception as err:
-            err.add_note(self._where(i))
+            err.add_note(self._where(self._index(layer)))
             raise
         return None
 
@@ -225,6 +224,10 @@ class Sequential(Layer):
         text = "\n".join(lines)
         print_fn(text)
         return text
+
+    def _index(self, layer: Layer | None) -> int:
+        """The position of ``layer`` (each layer object appears once), or -1."""
+        return next((i for i, x in enumerate(self._layers) if x is layer), -1)
 
     def _where(self, i: int) -> str:
         layer = self._layers[i] if 0 <= i < len(self._layers) else None

@@ -9,6 +9,7 @@ import numpy as np
 from attrs import define, field
 from typing_extensions import override
 
+from minigrad._typing import Array
 from minigrad.errors import InputError
 from minigrad.layer import Parameter
 from minigrad.optim.optimizer import Optimizer, non_negative, real, unit_interval
@@ -54,6 +55,10 @@ class SGD(Optimizer):
     momentum: float = field(default=0.0, converter=real, validator=unit_interval)
     nesterov: bool = field(default=False, validator=_nesterov_needs_momentum)
     weight_decay: float = field(default=0.0, converter=real, validator=non_negative)
+    # the plain step's split: small parameters, and large ones with their scratch array
+    _plain: tuple[tuple[Parameter, ...], tuple[tuple[Parameter, Array], ...]] | None = field(
+        default=None, init=False
+    )
 
     def __init__(
         self,
@@ -90,16 +95,22 @@ class SGD(Optimizer):
             )
         values["nesterov"] = nesterov
 
+    def _split(self) -> tuple[tuple[Parameter, ...], tuple[tuple[Parameter, Array], ...]]:
+        pairs = tuple(zip(self.params, self._scratch, strict=True))
+        self._plain = (tuple(p for p, tmp in pairs if tmp.size <= 4096),
+                       tuple((p, tmp) for p, tmp in pairs if tmp.size > 4096))
+        return self._plain
+
     @override
     def _update(self) -> None:
         lr, mu, decay = self.lr, self.momentum, self.weight_decay
         if not mu and not decay:  # the hot path: W -= lr * dW
-            for p, tmp in zip(self.params, self._scratch, strict=True):
-                if tmp.size > 4096:
-                    np.multiply(p.grad, lr, out=tmp)
-                    p.value -= tmp
-                else:  # on small arrays a temporary costs less than out=
-                    p.value -= lr * p.grad
+            plain = self._plain or self._split()
+            for p in plain[0]:  # on small arrays a temporary costs less than out=
+                p.value -= lr * p.grad
+            for p, tmp in plain[1]:
+                np.multiply(p.grad, lr, out=tmp)
+                p.value -= tmp
             return
         velocities = self.buffers.get("velocity", self._scratch)
         for p, tmp, v in zip(self.params, self._scratch, velocities, strict=True):
