@@ -10,6 +10,7 @@ explain(), regenerate and commit:
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -63,3 +64,53 @@ def test_output_check_notices_a_wrong_output(
     assert sync.update(page)
     assert "```text\n2\n```" in page.read_text(encoding="utf-8")
     assert sync.stale(page) == []
+
+
+# -- the README's promises ---------------------------------------------------------------
+
+ROOT = DOCS.parent
+DEMO_COMMAND = ("python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[plot]' "
+                "&& minigrad demo")
+TEST_COMMAND = ("python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[test]' "
+                "&& python -m pytest")
+
+
+def test_readme_gives_the_two_setup_commands_that_ci_runs() -> None:
+    import tomllib
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert DEMO_COMMAND in readme and TEST_COMMAND in readme
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "python3 -m venv" in ci
+    assert "pip install --quiet -e '.[test]'" in ci and "\npython -m pytest\n" in ci
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert {"plot", "test"} <= set(project["optional-dependencies"])
+    assert project["scripts"]["minigrad"] == "minigrad.cli:main"
+
+
+PAGES_OF_OTHERS = {"performance.md"}
+"""Pages that other work adds; a link to one is fine before it exists."""
+
+
+def test_links_and_pictures_in_the_docs_exist() -> None:
+    import re
+
+    for page in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            path = target.split("#")[0]
+            if not path or "://" in path or Path(path).name in PAGES_OF_OTHERS:
+                continue
+            assert (page.parent / path).exists(), f"{page.name} links to missing {target}"
+
+
+def test_make_images_draws_every_picture(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    result = subprocess.run(
+        [sys.executable, str(DOCS / "make_images.py"), "--out", str(tmp_path), "--epochs", "50"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "MPLBACKEND": "Agg"})
+    assert result.returncode == 0, result.stderr
+    drawn = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert drawn == sorted(p.name for p in (DOCS / "images").glob("*.png"))
+    for png in tmp_path.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
