@@ -197,9 +197,9 @@ class BinaryCrossEntropy(Loss):
         A = self._prediction(A)
         Y = self._targets(A, Y)
         m: int = A.shape[1]
-        if not (_min(Y, axis=None) >= 0.0 and _max(Y, axis=None) <= 1.0):  # NaN fails too
-            self._check_range(Y, "Y", 0.0, 1.0, A, Y)
         if self.from_logits:
+            if not (_min(Y, axis=None) >= 0.0 and _max(Y, axis=None) <= 1.0):  # NaN fails too
+                self._check_range(Y, "Y", 0.0, 1.0, A, Y)
             # per element, max(Z, 0) - Z Y = Z (H - Y) with H = [Z > 0], and the log1p
             # term are both >= 0: summing them cancels nothing, so one huge logit
             # cannot swamp the other examples' losses. E is reused for sigmoid(Z).
@@ -215,6 +215,8 @@ class BinaryCrossEntropy(Loss):
             self._keep(dZ)
             return J
         one_minus_Y = 1.0 - Y
+        if not _min(np.minimum(Y, one_minus_Y), axis=None) >= 0.0:  # 0 <= Y <= 1, NaN fails
+            self._check_range(Y, "Y", 0.0, 1.0, A, Y)
         partner = latest_output(A)
         if type(partner) is not Sigmoid:  # a Sigmoid's output needs no range check
             partner = None
