@@ -10,19 +10,17 @@ statistics), and raises :class:`minigrad.errors.DivergenceError`.
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from minigrad._typing import Array
 from minigrad.errors import DivergenceError, InputError
-from minigrad.layer import Layer
+from minigrad.layer import Layer, rewind_generators
 from minigrad.losses import Loss
 from minigrad.optim.optimizer import Optimizer
-from minigrad.sequential import Sequential
+from minigrad.sequential import indexed_leaves
 
 if TYPE_CHECKING:
     from minigrad.callbacks import TrainState
@@ -86,17 +84,15 @@ def first_non_finite(model: Layer, loss: Loss, X: Array, Y: Any) -> tuple[str | 
     gradients from the last layer back. Random generators (dropout) and the
     weights are left as they were.
     """
-    leaves = list(_labelled_leaves(model))
-    generators = [g for _, leaf in leaves for g in _generators(leaf)]
-    states = [copy.deepcopy(g.bit_generator.state) for g in generators]
+    leaves = _labelled_leaves(model)
+    rewind = rewind_generators(leaf for _, leaf in leaves)
     try:
         with np.errstate(all="ignore"):
             return _replay(leaves, loss, X, Y)
     except Exception as err:  # the replay is a diagnosis; never mask the divergence
         return None, f"not found (replaying the batch failed: {type(err).__name__}: {err})"
     finally:
-        for generator, state in zip(generators, states, strict=True):
-            generator.bit_generator.state = state
+        rewind()
 
 
 def _replay(
@@ -126,17 +122,13 @@ def _replay(
     return None, "none on replaying the batch"
 
 
-def _labelled_leaves(layer: Layer, prefix: str = "") -> Iterator[tuple[str, Layer]]:
-    if isinstance(layer, Sequential):
-        for i, child in enumerate(layer):
-            yield from _labelled_leaves(child, f"{prefix}{i}.")
-    else:
-        shown = repr(layer).splitlines()[0]
-        yield (f"layer {prefix[:-1]} ({shown})" if prefix else f"the model ({shown})"), layer
+def _labelled_leaves(layer: Layer) -> list[tuple[str, Layer]]:
+    return [
+        (f"layer {index} ({_first_line(leaf)})" if index else f"the model ({_first_line(leaf)})",
+         leaf)
+        for index, leaf in indexed_leaves(layer)
+    ]
 
 
-def _generators(layer: Layer) -> list[np.random.Generator]:
-    names = [n for cls in type(layer).__mro__ for n in getattr(cls, "__slots__", ())]
-    values = [getattr(layer, n, None) for n in names]
-    values += list(getattr(layer, "__dict__", {}).values())
-    return [v for v in values if isinstance(v, np.random.Generator)]
+def _first_line(layer: Layer) -> str:
+    return repr(layer).splitlines()[0]

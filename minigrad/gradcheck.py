@@ -32,9 +32,9 @@ from attrs import frozen
 from minigrad._checks import as_float_matrix, check_finite
 from minigrad._typing import Array
 from minigrad.errors import InputError
-from minigrad.layer import Layer
+from minigrad.layer import Layer, rewind_generators
 from minigrad.losses import Loss
-from minigrad.sequential import Sequential
+from minigrad.sequential import Sequential, indexed_leaves, leaves
 
 
 @frozen
@@ -146,11 +146,10 @@ def gradcheck(
     rng = np.random.default_rng(seed)
     pick = np.random.default_rng(seed + 1)
     checker = _Checker(h=h, pick=pick, max_entries=max_entries, tolerance=tolerance)
-    reset = _freeze_generators(model)
+    reset = rewind_generators(leaves(model))
 
-    leaves = list(_labelled_leaves(model))
     A = X64
-    for label, leaf in leaves:
+    for label, leaf in _labelled_leaves(model):
         reset()
         out = leaf.forward(A)
         G = rng.standard_normal(out.shape)
@@ -406,32 +405,8 @@ def _apart(left: float, right: float, floor: float) -> bool:
     return abs(right - left) > 1e-5 * max(abs(left), abs(right), floor)
 
 
-def _labelled_leaves(layer: Layer, prefix: str = "") -> Iterator[tuple[str, Layer]]:
-    if isinstance(layer, Sequential):
-        for i, child in enumerate(layer):
-            yield from _labelled_leaves(child, f"{prefix}{i}.")
-    elif prefix:
-        yield f"layer {prefix[:-1]} ({layer!r})", layer
-    else:
-        yield f"{layer!r}", layer
-
-
-def _freeze_generators(model: Layer) -> Callable[[], None]:
-    """Make random layers (dropout) draw the same numbers at every evaluation."""
-    saved: list[tuple[np.random.Generator, dict[str, Any]]] = []
-    for _, leaf in _labelled_leaves(model):
-        for value in _attributes(leaf):
-            if isinstance(value, np.random.Generator):
-                saved.append((value, copy.deepcopy(dict(value.bit_generator.state))))
-
-    def reset() -> None:
-        for generator, state in saved:
-            generator.bit_generator.state = state
-
-    return reset
-
-
-def _attributes(obj: object) -> list[Any]:
-    names = [n for cls in type(obj).__mro__ for n in getattr(cls, "__slots__", ())]
-    names += list(getattr(obj, "__dict__", {}))
-    return [getattr(obj, n, None) for n in names]
+def _labelled_leaves(layer: Layer) -> list[tuple[str, Layer]]:
+    return [
+        (f"layer {index} ({leaf!r})" if index else repr(leaf), leaf)
+        for index, leaf in indexed_leaves(layer)
+    ]

@@ -14,8 +14,9 @@ Gradient scale, stated once for the whole library (the notes' convention):
 
 from __future__ import annotations
 
+import copy
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Self
 
 import attrs
@@ -299,6 +300,33 @@ class Layer:
     def _restore(self, snapshot: dict[str, Any]) -> None:
         for name, value in snapshot.items():
             setattr(self, name, value)
+
+
+def generators_of(layer: Layer) -> list[tuple[str, np.random.Generator]]:
+    """``(attribute name, generator)`` for each numpy Generator a layer holds (dropout's)."""
+    names = [n for klass in type(layer).__mro__ for n in _slot_names(klass)]
+    names += list(getattr(layer, "__dict__", {}))
+    found = [(n, getattr(layer, n, None)) for n in dict.fromkeys(names)]
+    return [(n, g) for n, g in found if isinstance(g, np.random.Generator)]
+
+
+def rewind_generators(layers: Iterable[Layer]) -> Callable[[], None]:
+    """Note where the layers' generators stand; the returned function puts them back there.
+
+    gradcheck rewinds before every evaluation so that dropout draws the same
+    mask each time; fit's divergence diagnosis rewinds after replaying a batch.
+    """
+    saved = [
+        (generator, copy.deepcopy(dict(generator.bit_generator.state)))
+        for layer in layers
+        for _, generator in generators_of(layer)
+    ]
+
+    def rewind() -> None:
+        for generator, state in saved:
+            generator.bit_generator.state = state
+
+    return rewind
 
 
 def _slot_names(klass: type) -> tuple[str, ...]:

@@ -73,8 +73,8 @@ class Sequential(Layer):
             raise ValueError(
                 "Sequential: cannot append a container to itself or to a container inside it"
             )
-        seen = {id(leaf) for leaf in _leaves(self)}
-        for leaf in _leaves(layer):
+        seen = {id(leaf) for leaf in leaves(self)}
+        for leaf in leaves(layer):
             if id(leaf) in seen or leaf is self:
                 raise ValueError(
                     f"Sequential: {leaf!r} appears twice; backward assigns gradients, so a "
@@ -85,14 +85,14 @@ class Sequential(Layer):
         self._layers = candidate
         self._backward_order = tuple(reversed(candidate))
         self._backward_tail = self._backward_order[:-1]  # all but the first layer
-        self._checks_own_caches = _only_first_can_fail(_leaves(self))
+        self._checks_own_caches = _only_first_can_fail(leaves(self))
         return self
 
     # -- the Layer contract -----------------------------------------------------
 
     @override
     def forward(self, X: Array) -> Array:
-        snapshot = None if self._checks_own_caches else [x._snapshot() for x in _leaves(self)]
+        snapshot = None if self._checks_own_caches else [x._snapshot() for x in leaves(self)]
         A = X
         layer = None
         try:
@@ -100,7 +100,7 @@ class Sequential(Layer):
                 A = layer.forward(A)
         except Exception as err:
             if snapshot is not None:
-                for leaf, saved in zip(_leaves(self), snapshot, strict=True):
+                for leaf, saved in zip(leaves(self), snapshot, strict=True):
                     leaf._restore(saved)
             err.add_note(self._where(self._index(layer)))
             raise
@@ -235,11 +235,21 @@ class Sequential(Layer):
         return f"(in layer {i} of {len(self._layers)} in Sequential: {shown})"
 
 
-def _leaves(layer: Layer) -> list[Layer]:
+def leaves(layer: Layer) -> list[Layer]:
     """Every non-container layer under ``layer``, in forward order."""
+    return [leaf for _, leaf in indexed_leaves(layer)]
+
+
+def indexed_leaves(layer: Layer, prefix: str = "") -> list[tuple[str, Layer]]:
+    """``(index path, leaf)`` pairs in forward order: ``"2"``, or ``"1.0"`` inside a nested
+    container; ``""`` for a layer that is not a container."""
     if isinstance(layer, Sequential):
-        return [leaf for child in layer._layers for leaf in _leaves(child)]
-    return [layer]
+        return [
+            pair
+            for i, child in enumerate(layer._layers)
+            for pair in indexed_leaves(child, f"{prefix}.{i}" if prefix else str(i))
+        ]
+    return [(prefix, layer)]
 
 
 def _contains(container: Layer, target: Layer) -> bool:

@@ -89,6 +89,7 @@ def build(
     """The :class:`Explanation` behind :func:`explain` (its lines, for tests and tools)."""
     from minigrad.layer import Layer
     from minigrad.losses import Loss
+    from minigrad.sequential import leaves
 
     if not isinstance(model, Layer):
         raise InputError(f"explain: expected a minigrad Layer or Sequential, got "
@@ -115,7 +116,7 @@ def build(
     for step in reversed(tape.steps):
         grad = step.backward(grad)
     title = "\n".join([
-        "Model: " + (" -> ".join(repr(layer) for layer in _leaves(model)) or "(no layers)"),
+        "Model: " + (" -> ".join(repr(layer) for layer in leaves(model)) or "(no layers)"),
         f"Loss:  {loss!r}" if loss is not None else "Loss:  (none given)",
         f"Batch: {f'm = {m}' if m is not None else 'm'} examples as columns, "
         f"X {tape.shape(rows)}, Y {tape.shape(output.rows)}",
@@ -126,17 +127,11 @@ def build(
     return result
 
 
-def _leaves(model: Layer) -> list[Layer]:
-    from minigrad.sequential import Sequential
-
-    if isinstance(model, Sequential):
-        return [leaf for layer in model.layers for leaf in _leaves(layer)]
-    return [model]
-
-
 def _input_rows(model: Layer) -> int | None:
     """Rows of X: the n_in of the first layer that has one."""
-    for layer in _leaves(model):
+    from minigrad.sequential import leaves
+
+    for layer in leaves(model):
         for attribute in ("n_in", "n_features"):
             rows = getattr(layer, attribute, None)
             if isinstance(rows, int):

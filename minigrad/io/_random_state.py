@@ -18,8 +18,8 @@ import numpy as np
 
 from minigrad import _rng
 from minigrad.errors import ModelFileError
-from minigrad.layer import Layer
-from minigrad.sequential import Sequential
+from minigrad.layer import Layer, generators_of
+from minigrad.sequential import indexed_leaves
 
 BIT_GENERATORS: dict[str, type[np.random.BitGenerator]] = {
     "PCG64": np.random.PCG64, "PCG64DXSM": np.random.PCG64DXSM, "MT19937": np.random.MT19937,
@@ -34,11 +34,12 @@ def pack(model: Layer) -> list[dict[str, Any]]:
     """One entry per generator owned by a layer of ``model`` (shared ones listed once)."""
     groups: dict[int, tuple[np.random.Generator, list[str]]] = {}
     shared = _rng.default_rng()
-    for prefix, leaf in _leaves(model):
-        for name, generator in _generators(leaf):
+    for index, leaf in indexed_leaves(model):
+        for name, generator in generators_of(leaf):
             if generator is shared:
                 continue
-            groups.setdefault(id(generator), (generator, []))[1].append(f"{prefix}{name}")
+            path = f"{index}.{name}" if index else name
+            groups.setdefault(id(generator), (generator, []))[1].append(path)
     return [
         {"attributes": names, "state": _plain(dict(generator.bit_generator.state))}
         for generator, names in groups.values()
@@ -74,30 +75,17 @@ def parse(entries: Any) -> Restorable:
 
 def restore(model: Layer, generators: Restorable) -> None:
     """Give each named layer attribute its generator; the names must be generators already."""
-    leaves = {prefix: leaf for prefix, leaf in _leaves(model)}
+    leaves = dict(indexed_leaves(model))
     for names, generator in generators:
         for path in names:
             prefix, _, attribute = path.rpartition(".")
-            leaf = leaves.get(prefix + "." if prefix else "")
+            leaf = leaves.get(prefix)
             if leaf is None or not isinstance(getattr(leaf, attribute, None), np.random.Generator):
                 raise ModelFileError(
                     f"the file restores a random generator into {path!r}, which is not a "
                     "generator of the model"
                 )
             setattr(leaf, attribute, generator)
-
-
-def _generators(leaf: Layer) -> list[tuple[str, np.random.Generator]]:
-    names = [n for cls in type(leaf).__mro__ for n in getattr(cls, "__slots__", ())]
-    names += list(getattr(leaf, "__dict__", {}))
-    found = [(n, getattr(leaf, n, None)) for n in dict.fromkeys(names)]
-    return [(n, g) for n, g in found if isinstance(g, np.random.Generator)]
-
-
-def _leaves(layer: Layer, prefix: str = "") -> list[tuple[str, Layer]]:
-    if isinstance(layer, Sequential):
-        return [pair for i, child in enumerate(layer) for pair in _leaves(child, f"{prefix}{i}.")]
-    return [(prefix, layer)]
 
 
 def _plain(value: Any) -> Any:
