@@ -125,7 +125,7 @@ def make_configs(quick: bool) -> dict[str, Config]:
     configs = {
         "planar": Config("planar", "planar 2-4-1, tanh + sigmoid, full batch of 400, float64",
                          "planar", [2, 4, 1], np.float64, None, 1.2,
-                         steps=400 if quick else 1000, rounds=5 if quick else 10),
+                         steps=500 if quick else 1000, rounds=6 if quick else 10),
         "deep": Config("deep", "ten Dense(64) + ReLU, MSE, batch 32, float64", "deep",
                        [64] * 11, np.float64, 32, 0.01),
     }
@@ -484,12 +484,12 @@ def timed(run: Runner, steps: int) -> float:
 
 
 def calibrate(cfg: Config, run: Runner, quick: bool) -> tuple[int, int]:
-    """Steps per round (so that numpy's round takes ~0.4 s, 0.1 s quick) and rounds."""
-    rounds = cfg.rounds or (4 if quick else 9)
+    """Steps per round (so that numpy's round takes ~0.4 s, 0.15 s quick) and rounds."""
+    rounds = cfg.rounds or (5 if quick else 9)
     if cfg.steps:
         return cfg.steps, rounds
     per_step = min(timed(run, 3) for _ in range(2))
-    target = 0.1 if quick else 0.4
+    target = 0.15 if quick else 0.4
     n_batches = Cursor(60_000 if cfg.kind == "mnist" else 8192, cfg.batch).n_batches
     return max(3, min(n_batches, round(target / per_step))), rounds
 
@@ -755,28 +755,46 @@ def plot(results: list[Result], path: str) -> str:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
     except ImportError:
         return "plot: matplotlib is not installed; skipped"
-    names = [n for n in ("minigrad", "mg logits", "mg.fit", "torch", "GEMM")
-             if any(n in r.times for r in results)]
-    fig, ax = plt.subplots(figsize=(9, 0.55 * len(results) * len(names) / 2 + 1.5))
-    height = 0.8 / len(names)
-    for j, name in enumerate(names):
-        ys = [i + j * height for i, r in enumerate(results) if name in r.times]
-        xs = [r.ratio(name) for r in results if name in r.times]
-        ax.barh(ys, xs, height=height, label=name)
+    order = ["minigrad", "mg logits", "mg.fit", "torch", "GEMM"]
+    colors = dict(zip(order, ["tab:blue", "tab:cyan", "tab:green", "tab:red", "tab:gray"],
+                      strict=True))
+    rows: list[tuple[float, str, float]] = []  # (y, implementation, ratio)
+    ticks: list[tuple[float, str]] = []
+    y = 0.0
+    for r in results:
+        names = [n for n in order if n in r.times]
+        ticks.append((y + (len(names) - 1) / 2, r.cfg.name))
+        for name in names:
+            rows.append((y, name, r.ratio(name)))
+            y += 1
+        y += 0.8
+    fig, ax = plt.subplots(figsize=(8, 0.22 * y + 1.2))
+    for name in order:
+        mine = [(yy, x) for yy, n, x in rows if n == name]
+        if mine:
+            ax.barh([yy for yy, _ in mine], [x for _, x in mine], height=0.85,
+                    color=colors[name], label=name)
+    for yy, _, x in rows:
+        ax.text(x * 1.02, yy, f"{x:.2f}", va="center", fontsize=7)
     ax.axvline(1.0, color="black", linewidth=1)
-    ax.axvline(1.1, color="gray", linestyle="--", linewidth=1, label="1.10 target")
-    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(results))])
-    ax.set_yticklabels([r.cfg.name for r in results])
-    ax.invert_yaxis()
+    ax.axvline(1.1, color="black", linestyle=":", linewidth=1, label="1.10 target")
     ax.set_xscale("log")
-    ax.set_xlabel("time per step / hand-written numpy (median over rounds; lower is faster)")
+    ax.xaxis.set_major_locator(FixedLocator([0.1, 0.2, 0.5, 1, 2, 5, 10]))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlim(0.1, 12)
+    ax.set_yticks([t for t, _ in ticks], [label for _, label in ticks])
+    ax.invert_yaxis()
+    ax.set_xlabel("time per training step / hand-written numpy (lower is faster)")
+    ax.set_title("minigrad vs hand-written numpy, PyTorch CPU and the GEMM bound", fontsize=10)
     ax.legend(loc="lower right", fontsize="small")
-    ax.set_title("minigrad training step vs hand-written numpy, PyTorch CPU and GEMM only")
     fig.tight_layout()
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return f"plot: {path}"
 
