@@ -59,7 +59,11 @@ class DivergenceWatch:
         for p in self.params:
             total += float(np.vdot(p.grad, p.grad))
         if not math.isfinite(total):
-            self.fail(state, "a gradient holds NaN or inf", X, Y)
+            finite = all(np.isfinite(p.grad).all() for p in self.params)
+            what = "the gradients are too large to square (their norm overflows)" if finite else (
+                "a gradient holds NaN or inf"
+            )
+            self.fail(state, what, X, Y)
 
     def fail(self, state: TrainState, what: str, X: Array, Y: Any) -> None:
         """Put the buffers back, find the first bad layer, raise DivergenceError."""
@@ -112,14 +116,19 @@ def _replay(
     dA = loss.backward()
     if not np.isfinite(dA).all():
         return None, f"the gradient of the loss {loss!r}"
+    largest: tuple[float, str | None, str] = (0.0, None, "")
     for label, leaf in reversed(leaves):
         dA = leaf.backward(dA)
         for name, p in leaf.named_parameters():
             if not np.isfinite(p.grad).all():
                 return label, f"the gradient d{name} of {label}"
+            size = float(np.abs(p.grad).max(initial=0.0))
+            if size > largest[0]:
+                largest = (size, label, f"d{name} of {label}")
         if not np.isfinite(dA).all():
             return label, f"the input gradient of {label}"
-    return None, "none on replaying the batch"
+    size, label, where = largest
+    return label, f"none, but the largest gradient entry is {size:.3g} ({where})"
 
 
 def _labelled_leaves(layer: Layer) -> list[tuple[str, Layer]]:
