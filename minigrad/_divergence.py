@@ -127,8 +127,8 @@ def _replay(
                 largest = (size, label, f"d{name} of {label}")
         if not np.isfinite(dA).all():
             return label, f"the input gradient of {label}"
-    size, label, where = largest
-    return label, f"none, but the largest gradient entry is {size:.3g} ({where})"
+    size, culprit, where = largest
+    return culprit, f"none, but the largest gradient entry is {size:.3g} ({where})"
 
 
 def _labelled_leaves(layer: Layer) -> list[tuple[str, Layer]]:
