@@ -203,10 +203,10 @@ class EarlyStopping(Callback):
     min_delta: float = field(default=0.0, validator=_non_negative)
     mode: Mode = field(default="auto", validator=_check_mode)
     restore_best_weights: bool = True
-    best: float = field(default=math.nan, init=False)
-    best_epoch: int = field(default=-1, init=False)
+    best: float = field(default=math.nan, init=False, repr=False)
+    best_epoch: int = field(default=-1, init=False, repr=False)
     """0-based index of the best epoch (-1 before any)."""
-    wait: int = field(default=0, init=False)
+    wait: int = field(default=0, init=False, repr=False)
     best_weights: dict[str, Array] | None = field(default=None, init=False, repr=False)
     _monitor: str = field(default="", init=False, repr=False)
     _mode: str = field(default="min", init=False, repr=False)
@@ -321,8 +321,8 @@ class ModelCheckpoint(Callback):
     save_best_only: bool = True
     mode: Mode = field(default="auto", validator=_check_mode)
     save_optimizer: bool = True
-    best: float = field(default=math.nan, init=False)
-    best_epoch: int = field(default=-1, init=False)
+    best: float = field(default=math.nan, init=False, repr=False)
+    best_epoch: int = field(default=-1, init=False, repr=False)
     best_weights: dict[str, Array] | None = field(default=None, init=False, repr=False)
     saved_paths: list[str] = field(factory=list, init=False, repr=False)
     _monitor: str = field(default="", init=False, repr=False)

@@ -47,8 +47,8 @@ def read_archive(data: bytes) -> dict[str, npt.NDArray[Any]]:
     if not data:
         raise ModelFileError("not a minigrad model file: the file is empty")
     if not data.startswith(_ZIP_MAGIC):
-        kind = "a single .npy array" if data.startswith(_NPY_MAGIC) else "not a zip archive"
-        raise ModelFileError(f"not a minigrad model file: it is {kind}, not an .npz archive")
+        kind = "a single .npy array" if data.startswith(_NPY_MAGIC) else "not a zip archive at all"
+        raise ModelFileError(f"not a minigrad model file (an .npz archive): it is {kind}")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             return _read_members(archive)
