@@ -31,9 +31,9 @@ Memory (--no-memory skips it): tracemalloc (which sees numpy's allocations)
 follows epochs over all 60,000 examples (batch 128, no shuffling) of numpy,
 minigrad and mg.fit, from the moment each builds its weights: traced memory
 after every epoch (no growth after the first) and the peak (within 1.5x of
-numpy's). The data set itself exists before and is not counted. A float32 model is then searched for any
-array that is not float32 (weights, gradients, caches, the loss's dA, the
-optimizer's buffers).
+numpy's). The data set itself exists before and is not counted. A float32
+model is then searched for any array that is not float32 (weights, gradients,
+caches, the loss's dA, the optimizer's buffers).
 """
 
 from __future__ import annotations
