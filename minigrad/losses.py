@@ -133,8 +133,7 @@ def _clip_probability(A: Array) -> Array:
     eps = _EPS.get(A.dtype)
     if eps is None:
         eps = _EPS[A.dtype] = float(np.finfo(A.dtype).eps)
-    Ac: Array = np.maximum(A, eps)
-    np.minimum(Ac, 1.0 - eps, out=Ac)
+    Ac: Array = A.clip(eps, 1.0 - eps)  # the method: less overhead than np.clip
     return Ac
 
 
