@@ -870,13 +870,15 @@ def test_a_bad_checkpoint_is_refused_with_the_reason(
         mg.load_checkpoint(path)
 
 
-@pytest.mark.xfail(strict=True, reason="Optimizer.state_dict() does not hold max_grad_norm yet")
 def test_gradient_clipping_survives_a_checkpoint(tmp_path: Path) -> None:
     model = net()
     optimizer = optim.SGD(model.parameters(), lr=0.1, max_grad_norm=0.5)
     model.save(tmp_path / "ckpt.npz", optimizer=optimizer)
     _, restored = mg.load_checkpoint(tmp_path / "ckpt.npz")
     assert restored.max_grad_norm == 0.5
+    model.save(tmp_path / "plain.npz", optimizer=optim.SGD(model.parameters(), lr=0.1))
+    _, plain = mg.load_checkpoint(tmp_path / "plain.npz")
+    assert plain.max_grad_norm is None
 
 
 # -- Dropout, BatchNorm and random state ---------------------------------------------------

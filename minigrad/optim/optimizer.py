@@ -140,6 +140,8 @@ class Optimizer:
                                  "step": int(self.step_count)}
         for name in self.HYPERPARAMETERS:
             state[name] = _plain(getattr(self, name))
+        if self.max_grad_norm is not None:  # absent means no clipping
+            state["max_grad_norm"] = float(self.max_grad_norm)
         for name, arrays in self.buffers.items():
             for i, array in enumerate(arrays):
                 state[f"{name}.{i}"] = array.copy()
@@ -160,7 +162,8 @@ class Optimizer:
         buffers = {name: len(self.params) for name in self._active_buffers_for(state)}
         expected = {"type", "lr", "step", *self.HYPERPARAMETERS}
         expected |= {f"{name}.{i}" for name, n in buffers.items() for i in range(n)}
-        missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
+        missing = sorted(expected - set(state))
+        extra = sorted(set(state) - expected - {"max_grad_norm"})
         if missing or extra:
             parts = [f"missing keys {missing}"] if missing else []
             parts += [f"unexpected keys {extra}"] if extra else []
@@ -180,7 +183,8 @@ class Optimizer:
         if isinstance(step, bool) or not isinstance(step, int) or step < 0:
             raise InputError(f"{me}: step must be an int >= 0, got {step!r}")
         hyper = {name: _scalar(state[name]) for name in self.HYPERPARAMETERS}
-        trial = dict(hyper, lr=_scalar(state["lr"]))
+        trial = dict(hyper, lr=_scalar(state["lr"]),
+                     max_grad_norm=_scalar(state.get("max_grad_norm")))
         self._validate(trial)
         for name, value in trial.items():
             setattr(self, name, value)
