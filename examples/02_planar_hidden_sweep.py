@@ -4,7 +4,10 @@
 # The notes' planar set cannot be split by a line: logistic regression (no
 # hidden layer) gets under 50%. A tanh hidden layer bends the boundary. This
 # example trains the 2-n_h-1 net for n_h in 1, 2, 3, 4, 5, 20, 50 and prints
-# the training accuracy of each, next to the no-hidden-layer baseline.
+# the training accuracy of each, next to the no-hidden-layer baseline. The
+# hidden nets start from the tutorial's own weights (numpy's legacy generator
+# seeded with 2, times 0.01), so at full size the table is the tutorial's:
+# 67.5%, 67.25%, 90.75%, 90.5%, 91.25% for 1 to 5 hidden units.
 # Pictures of each decision boundary go to `minigrad-out/examples/`
 # (or `$MINIGRAD_EXAMPLE_OUT`).
 #
@@ -16,6 +19,8 @@ import importlib.util
 import os
 import time
 from pathlib import Path
+
+import numpy as np
 
 import minigrad as mg
 
@@ -31,13 +36,14 @@ print(f"planar data: X {X.shape}, Y {Y.shape}; {EPOCHS} epochs of gradient desce
 # %%
 def train(n_h):
     """A 2-n_h-1 net (no hidden layer for n_h=0), trained with full-batch gradient descent."""
-    mg.seed(3)  # the same draw of starting weights for every size
+    mg.seed(3)
     if n_h == 0:
-        layers = [mg.Dense(2, 1, init="normal"), mg.Sigmoid()]
+        net = mg.Sequential([mg.Dense(2, 1, init="normal"), mg.Sigmoid()])
     else:
-        layers = [mg.Dense(2, n_h, init="normal"), mg.Tanh(),
-                  mg.Dense(n_h, 1, init="normal"), mg.Sigmoid()]
-    net = mg.Sequential(layers)
+        net = mg.Sequential([mg.Dense(2, n_h), mg.Tanh(), mg.Dense(n_h, 1), mg.Sigmoid()])
+        tutorial = np.random.RandomState(2)  # the tutorial's draw: W1 first, then W2
+        net[0].W[...] = tutorial.randn(n_h, 2) * 0.01
+        net[2].W[...] = tutorial.randn(1, n_h) * 0.01
     mg.fit(net, X, Y, loss="binary_crossentropy",
            optimizer=mg.optim.SGD(net.parameters(), lr=1.2), epochs=EPOCHS, verbose=False)
     return net
@@ -53,7 +59,7 @@ for n_h in [0, 1, 2, 3, 4, 5, 20, 50]:
     results[n_h] = mg.evaluate(net, X, Y, metrics=["accuracy"])["accuracy"]
     seconds = time.perf_counter() - start
     label = "no hidden layer" if n_h == 0 else f"{n_h:>2} hidden unit" + ("s" if n_h > 1 else "")
-    print(f"{label:<16} accuracy {results[n_h]:6.1%}   ({seconds:.1f} s)")
+    print(f"{label:<16} accuracy {results[n_h]:7.2%}   ({seconds:.1f} s)")
     if DRAW:
         mg.plot.decision_boundary(net, X, Y, path=OUT / f"planar_hidden_{n_h}.png",
                                   title=f"{label}: accuracy {results[n_h]:.1%}", resolution=120)
