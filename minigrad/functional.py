@@ -2,9 +2,49 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any, NamedTuple
+
 import numpy as np
 
 from minigrad._typing import Array
+
+
+class Constants(NamedTuple):
+    """Numbers of one float dtype for the hot paths.
+
+    A ufunc takes a 0-d array of the operand's own dtype with less overhead
+    than a Python float (about 0.15 us less per call on small arrays), and it
+    never changes the result's dtype.
+    """
+
+    one: Array
+    zero: Array
+    minus_one: Array
+    exp_safe: float
+    """exp(x) is finite for every x <= exp_safe (709 in float64, 88 in float32)."""
+    eps_floor: float
+    """eps * (1 - eps) with eps the dtype's resolution: the least A (1 - A) of a
+    probability A in [eps, 1 - eps], the range binary cross-entropy clips to."""
+
+
+_CONSTANTS: dict[np.dtype[Any], Constants] = {}
+
+
+def constants(dtype: np.dtype[Any]) -> Constants:
+    """The :class:`Constants` of a float dtype (made once per dtype)."""
+    found = _CONSTANTS.get(dtype)
+    if found is None:
+        info = np.finfo(dtype)
+        eps = float(info.eps)
+        found = _CONSTANTS[dtype] = Constants(
+            np.array(1.0, dtype=dtype),
+            np.array(0.0, dtype=dtype),
+            np.array(-1.0, dtype=dtype),
+            float(math.floor(math.log(float(info.max)))),
+            float(np.asarray(eps, dtype) * (np.asarray(1.0, dtype) - np.asarray(eps, dtype))),
+        )
+    return found
 
 
 def sigmoid(Z: Array) -> Array:
@@ -14,15 +54,26 @@ def sigmoid(Z: Array) -> Array:
     1 / (1 + inf) = 0 is the right answer, so that overflow is silenced rather
     than avoided: four array operations, as few as the unguarded formula, with
     full relative precision for large negative Z (no 1 - (1 - tiny) loss).
+    The error-state context that silences it costs more than the four
+    operations on a small array, so it is entered only when the largest -Z
+    could overflow (one argmax tells).
 
     >>> float(sigmoid(np.array(0.0)))
     0.5
     """
     E = np.negative(Z)
-    with np.errstate(over="ignore"):
-        E = np.exp(E, out=E) if E.ndim else np.exp(E)
-    E += 1.0
-    A: Array = np.reciprocal(E, out=E) if E.ndim else np.reciprocal(E)
+    if not E.ndim:
+        with np.errstate(over="ignore"):
+            A0: Array = np.reciprocal(np.exp(E) + 1.0)
+        return A0
+    c = constants(E.dtype)
+    if E.item(E.argmax()) <= c.exp_safe:  # NaN goes the careful way
+        np.exp(E, out=E)
+    else:
+        with np.errstate(over="ignore"):
+            np.exp(E, out=E)
+    E += c.one
+    A: Array = np.reciprocal(E, out=E)
     return A
 
 

@@ -13,7 +13,7 @@ backward then returns ``dZ = sigmoid(Z) - Y`` or ``dZ = softmax(Z) - Y``.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 from attrs import define, field
@@ -23,6 +23,7 @@ from minigrad._checks import as_float_matrix, check_finite
 from minigrad._typing import Array
 from minigrad.activations import OutputActivation, Sigmoid, Softmax, latest_output
 from minigrad.errors import DTypeError, InputError, ShapeError, StateError
+from minigrad.functional import constants
 
 if TYPE_CHECKING:
     from minigrad.explain import Grad, Tape
@@ -39,6 +40,11 @@ class Loss:
     pairs_with: ClassVar[type[OutputActivation] | None] = None
 
     dA: Array | None = field(default=None, init=False, repr=False)
+    # (dZ, the divisor of dZ in dA, the output layer, its A): what backward() needs
+    # to make dA after a training step skipped it (see train_step)
+    _deferred: tuple[Array, Array, OutputActivation, Array] | None = field(
+        default=None, init=False, repr=False
+    )
 
     def forward(self, A: Array, Y: Any, /) -> float:
         raise NotImplementedError
@@ -50,11 +56,47 @@ class Loss:
         """
         dA = self.dA
         if dA is None:
-            raise StateError(f"{self!r}: backward called before forward; compute the loss first")
+            if self._deferred is None:
+                raise StateError(
+                    f"{self!r}: backward called before forward; compute the loss first"
+                )
+            dA = self._make_deferred_dA(self._deferred)
         return dA
 
     def __call__(self, A: Array, Y: Any, /) -> float:
         return self.forward(A, Y)
+
+    # -- training loops ---------------------------------------------------------
+
+    def prepare_targets(self, Y: Array, /) -> Any:
+        """Y checked (the error ``forward`` would raise, if any) and made ready for train_step.
+
+        :func:`minigrad.fit` calls it once for the whole Y before training,
+        and once per batch (per epoch when shuffling). The base class returns
+        Y as it is.
+        """
+        return Y
+
+    def train_step(self, A: Array, targets: Any, entry: object, /) -> tuple[float, Array]:
+        """(J, the gradient to send into the model): :func:`minigrad.fit`'s loss step.
+
+        ``targets`` come from :meth:`prepare_targets`; ``entry`` is the layer
+        whose backward receives the gradient first (the model's last leaf).
+        By default this is ``(forward(A, Y), backward())``. A loss fused with
+        its output activation returns that layer's dZ instead of dA when
+        ``entry`` is that very layer, registered so that the layer's backward
+        passes it on, and computes dA only if ``backward()`` asks for it.
+        """
+        J = self.forward(A, targets)
+        return J, self.backward()
+
+    def _make_deferred_dA(self, deferred: tuple[Array, Array, OutputActivation, Array]) -> Array:
+        dZ, divisor, layer, A = deferred
+        dA = np.divide(dZ, divisor)
+        if layer.A is A:  # the layer has not moved on: its backward may still fuse
+            layer.hand_off(dA, dZ)
+        self._keep(dA)
+        return dA
 
     def config(self) -> dict[str, Any]:
         return {"from_logits": True} if getattr(self, "from_logits", False) else {}
@@ -99,6 +141,8 @@ class Loss:
     def _keep(self, dA: Array) -> None:
         dA.flags.writeable = False
         _set_cache(self, "dA", dA)
+        if self._deferred is not None:
+            _set_cache(self, "_deferred", None)
 
     def _targets(self, A: Array, Y: Any) -> Array:
         """Y as an array of A's shape and dtype, or a clear error."""
@@ -138,7 +182,6 @@ def _clip_probability(A: Array) -> Array:
 
 
 _EPS: dict[np.dtype[Any], float] = {}
-_min, _max = np.minimum.reduce, np.maximum.reduce  # without ndarray.min's Python wrapper
 
 # The cached dA is a plain slot; BinaryCrossEntropy's attrs hooks (from_logits'
 # converter) need not run on every forward.
@@ -193,33 +236,46 @@ class BinaryCrossEntropy(Loss):
 
     @override
     def forward(self, A: Array, Y: Any) -> float:
-        A = self._prediction(A)
-        Y = self._targets(A, Y)
+        # the checks of _prediction and _targets, as one comparison each when all is well
+        if A.__class__ is not np.ndarray or A.ndim != 2 or A.dtype.kind != "f" or not A.shape[1]:
+            A = self._prediction(A)
+        if Y.__class__ is not np.ndarray or Y.dtype is not A.dtype or Y.shape != A.shape:
+            Y = self._targets(A, Y)
+        # 0 <= Y <= 1 (NaN fails): argmin and argmax cost less than min() and max()
+        if not (Y.item(Y.argmin()) >= 0.0 and Y.item(Y.argmax()) <= 1.0):
+            self._check_range(Y, "Y", 0.0, 1.0, A, Y)
+        c = constants(A.dtype)
         m: int = A.shape[1]
         if self.from_logits:
-            if not (_min(Y, axis=None) >= 0.0 and _max(Y, axis=None) <= 1.0):  # NaN fails too
-                self._check_range(Y, "Y", 0.0, 1.0, A, Y)
             # per element, max(Z, 0) - Z Y = Z (H - Y) with H = [Z > 0], and the log1p
             # term are both >= 0: summing them cancels nothing, so one huge logit
             # cannot swamp the other examples' losses. E is reused for sigmoid(Z).
-            E = np.exp(np.copysign(A, -1.0))  # exp(-|Z|), in (0, 1]
-            H = np.greater(A, 0.0, out=np.empty_like(A))  # H as floats: no bool casts below
+            E = np.exp(np.copysign(A, c.minus_one))  # exp(-|Z|), in (0, 1]
+            H = np.greater(A, c.zero, out=np.empty_like(A))  # H as floats: no bool casts below
             J = float(np.add.reduce(np.log1p(E), axis=None) + np.vdot(A, H - Y)) / m
             if not math.isfinite(J):
                 self._refuse_non_finite(A, Y)
             dZ = np.maximum(H, E)  # 1 for Z > 0, else E: sigmoid(Z) = dZ / (1 + E)
-            E += 1.0
+            E += c.one
             dZ /= E
             dZ -= Y
             self._keep(dZ)
             return J
-        one_minus_Y = 1.0 - Y
-        if not _min(np.minimum(Y, one_minus_Y), axis=None) >= 0.0:  # 0 <= Y <= 1, NaN fails
-            self._check_range(Y, "Y", 0.0, 1.0, A, Y)
+        one_minus_Y = c.one - Y
         partner = latest_output(A)
         if type(partner) is not Sigmoid:  # a Sigmoid's output needs no range check
             partner = None
             self._check_range(A, "A (probabilities)", 0.0, 1.0, A, Y)
+        else:
+            inside = _inside(A)
+            if inside is not None:
+                one_minus_A, A_one_minus_A = inside
+                J, dZ = self._from_probabilities(A, Y, one_minus_Y, one_minus_A)
+                dA = np.divide(dZ, A_one_minus_A)  # (A - Y) / (A (1 - A))
+                partner.hand_off(dA, dZ)
+                self._keep(dA)
+                return J
+        # clip A to [eps, 1 - eps] before the logs and the division
         Ac = _clip_probability(A)
         one_minus_Ac = 1.0 - Ac
         J = -float(np.vdot(Y, np.log(Ac)) + np.vdot(one_minus_Y, np.log(one_minus_Ac))) / m
@@ -235,6 +291,70 @@ class BinaryCrossEntropy(Loss):
             partner.hand_off(dA, dZ)
         self._keep(dA)
         return J
+
+    def _from_probabilities(
+        self, A: Array, Y: Array, one_minus_Y: Array, one_minus_A: Array
+    ) -> tuple[float, Array]:
+        """J and A - Y, for probabilities A that need no clipping (see _inside)."""
+        J = -(float(np.vdot(Y, np.log(A)))
+              + float(np.vdot(one_minus_Y, np.log(one_minus_A)))) / A.shape[1]
+        if not math.isfinite(J):  # NaN came through the Sigmoid
+            self._refuse_non_finite(A, Y)
+        dZ: Array = A - Y
+        return J, dZ
+
+    @override
+    def prepare_targets(self, Y: Array) -> Any:
+        if type(self) is not BinaryCrossEntropy:  # a subclass may compute something else
+            return Y
+        if Y.size and not (Y.item(Y.argmin()) >= 0.0 and Y.item(Y.argmax()) <= 1.0):
+            self._check_range(Y, "Y", 0.0, 1.0, Y, Y)
+        if self.from_logits or Y.ndim != 2 or Y.dtype.kind != "f":
+            return Y
+        return _BinaryTargets(Y, constants(Y.dtype).one - Y)
+
+    @override
+    def train_step(self, A: Array, targets: Any, entry: object) -> tuple[float, Array]:
+        if type(targets) is not _BinaryTargets:
+            return super().train_step(A, targets, entry)
+        Y, one_minus_Y = targets
+        partner = latest_output(A)
+        inside = None
+        if (partner is entry and type(partner) is Sigmoid and Y.shape == A.shape
+                and Y.dtype is A.dtype):
+            inside = _inside(A)
+        if partner is None or inside is None:
+            return super().train_step(A, Y, entry)
+        one_minus_A, A_one_minus_A = inside
+        J, dZ = self._from_probabilities(A, Y, one_minus_Y, one_minus_A)
+        # no dA: the Sigmoid, handed dZ itself, passes it on; backward() makes dA if asked
+        partner.hand_off(dZ, dZ)
+        _set_cache(self, "dA", None)
+        _set_cache(self, "_deferred", (dZ, A_one_minus_A, partner, A))
+        return J, dZ
+
+
+class _BinaryTargets(NamedTuple):
+    """Y and 1 - Y, checked once: what BinaryCrossEntropy.prepare_targets makes for fit."""
+
+    Y: Array
+    one_minus_Y: Array
+
+
+def _inside(A: Array) -> tuple[Array, Array] | None:
+    """(1 - A, A (1 - A)) when every A (1 - A) >= eps (1 - eps), else None.
+
+    For A in [0, 1] (a Sigmoid's output) that is eps <= A <= 1 - eps, up to
+    rounding: clipping A to [eps, 1 - eps] would change nothing, the logs are
+    finite and |dA| <= 1 / (eps (1 - eps)). One argmin tells, at less cost
+    than the clip it saves.
+    """
+    c = constants(A.dtype)
+    one_minus_A = c.one - A
+    A_one_minus_A = one_minus_A * A
+    if A_one_minus_A.item(A_one_minus_A.argmin()) >= c.eps_floor:  # NaN fails
+        return one_minus_A, A_one_minus_A
+    return None
 
 
 @define(eq=False, repr=False)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -172,14 +172,14 @@ def fit(
     if seed is not None:
         check_int("seed", seed, low=0)
     check_optimizer(model, optimizer)
+    targets = loss.prepare_targets(Y)
     named_metrics = named_metrics_of(metrics, loss)
     cbs = list(callbacks)
     for i, cb in enumerate(cbs):
         if not any(callable(getattr(cb, hook, None)) for hook in HOOKS):
             raise TypeError(f"fit: callback {i} ({cb!r}) has none of the hooks {', '.join(HOOKS)}")
-    progress = ProgressLogger() if verbose else None
-    if progress is not None:
-        cbs.append(progress)
+    if verbose:
+        cbs.append(ProgressLogger())
 
     size = m if batch_size is None else min(batch_size, m)
     n_batches = math.ceil(m / size)
@@ -191,67 +191,14 @@ def fit(
                        (*names, "lr", "time"))
     state.step = initial_epoch * n_batches
     calls = {name: hooks(cbs, name) for name in HOOKS}
-    shuffling = shuffle and n_batches > 1
-    X_epoch, Y_epoch = (np.empty_like(X), np.empty_like(Y)) if shuffling else (X, Y)
-    watch = DivergenceWatch(model, loss, optimizer)
     was_training = model.training
     finished = False
     model.train()
     try:
         for call in calls["on_train_begin"]:
             call(state)
-        for epoch in range(initial_epoch, epochs):
-            state.epoch = epoch
-            for call in calls["on_epoch_begin"]:
-                call(state)
-            lr = optimizer.lr
-            start = time.perf_counter()
-            if shuffling:
-                order = _epoch_rng(seed, epoch).permutation(m)
-                np.take(X, order, axis=1, out=X_epoch)
-                np.take(Y, order, axis=-1, out=Y_epoch)
-            total, sums, seen = 0.0, [0.0] * len(named_metrics), 0
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                for b in range(n_batches):
-                    state.batch = b
-                    for call in calls["on_batch_begin"]:
-                        call(state)
-                    if n_batches == 1:
-                        X_b, Y_b = X_epoch, Y_epoch
-                    else:
-                        lo, hi = b * size, (b + 1) * size
-                        X_b, Y_b = X_epoch[:, lo:hi], Y_epoch[..., lo:hi]
-                    watch.before_step()
-                    A = model.forward(X_b)
-                    J = watch.loss(A, X_b, Y_b, state)
-                    model.backward_params(loss.backward())  # dX of the data is not needed
-                    watch.gradients(X_b, Y_b, state)
-                    optimizer.step()
-                    n = X_b.shape[1]
-                    seen += n
-                    total += J * n
-                    for i, (_, metric) in enumerate(named_metrics):
-                        sums[i] += metric(A, Y_b) * n
-                    state.step += 1
-                    state.batch_loss = J
-                    for call in calls["on_batch_end"]:
-                        call(state)
-                    if state.stop_requested:
-                        break
-            state.train_time = time.perf_counter() - start
-            logs = {"loss": total / seen}
-            logs.update({name: s / seen for (name, _), s in zip(named_metrics, sums, strict=True)})
-            if val is not None:
-                scores = _evaluate(model, val[0], val[1], loss, named_metrics, None)
-                logs.update({f"val_{k}": v for k, v in scores.items()})
-            logs["lr"] = lr
-            logs["time"] = time.perf_counter() - start
-            history.append(logs, epoch=epoch + 1)
-            state.logs = logs
-            for call in calls["on_epoch_end"]:
-                call(state)
-            if state.stop_requested:
-                break
+        _train(model, X, Y, targets, loss, optimizer, state, named_metrics, val, calls,
+               shuffle=shuffle, seed=seed, initial_epoch=initial_epoch)
         history.stop_reason = state.stop_reason
         for call in calls["on_train_end"]:
             call(state)
@@ -268,6 +215,176 @@ def fit(
                     cb.close()
         model.train(was_training)
     return history
+
+
+def _train(
+    model: Layer,
+    X: Array,
+    Y: Any,
+    targets: Any,
+    loss: Loss,
+    optimizer: Optimizer,
+    state: TrainState,
+    named_metrics: Sequence[tuple[str, metrics_module.Metric]],
+    val: tuple[Array, Any] | None,
+    calls: dict[str, list[Any]],
+    *,
+    shuffle: bool,
+    seed: int | None,
+    initial_epoch: int,
+) -> None:
+    """The epochs of :func:`fit`, after every check has passed.
+
+    With one step per epoch (full batch) whatever is done per epoch is done
+    per step, so everything that can be is decided once, here: the error
+    state is entered once (epoch callbacks and validation still run under
+    the caller's), batches are column slices made once, hooks that no
+    callback overrides cost nothing, and History grows by appending to its
+    lists.
+    """
+    m, size, n_batches = state.n_examples, state.batch_size, state.n_batches
+    history = state.history
+    shuffling = shuffle and n_batches > 1
+    X_epoch, Y_epoch = (np.empty_like(X), np.empty_like(Y)) if shuffling else (X, Y)
+    watch = DivergenceWatch(model, loss, optimizer)
+    with_buffers = bool(watch.buffers)
+    begin_epoch, end_epoch = calls["on_epoch_begin"], calls["on_epoch_end"]
+    begin_batch, end_batch = calls["on_batch_begin"], calls["on_batch_end"]
+    metric_fns = [metric for _, metric in named_metrics]
+    perf_counter = time.perf_counter
+    forward, backward_params, optimizer_step = model.forward, model.backward_params, optimizer.step
+    step_loss, check_gradients = watch.loss, watch.gradients
+    log_names = state.log_names
+    history_columns: list[list[float]] | None = None  # History's lists, once they exist
+    plain = not (metric_fns or val is not None or end_epoch)
+    caller_errors = np.geterr()
+    # each batch's X, Y, the loss's targets (see Loss.prepare_targets) and size, made once;
+    # the targets of shuffled batches are made again each epoch
+    columns: list[tuple[Array, Any, Any, int]] = [(X, Y, targets, m)]
+    if n_batches > 1:
+        columns = [
+            (X_epoch[:, lo:lo + size], Y_b, None if shuffling else loss.prepare_targets(Y_b),
+             min(size, m - lo))
+            for lo in range(0, m, size)
+            for Y_b in [Y_epoch[..., lo:lo + size]]
+        ]
+    prepare_targets = loss.prepare_targets
+    if plain and n_batches == 1 and not (begin_epoch or begin_batch or end_batch or with_buffers):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            _plain_full_batch(X, Y, targets, initial_epoch, optimizer, state, step_loss,
+                              check_gradients, forward, backward_params, optimizer_step)
+        return
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for epoch in range(initial_epoch, state.epochs):
+            state.epoch = epoch
+            if begin_epoch:
+                with np.errstate(**caller_errors):
+                    for call in begin_epoch:
+                        call(state)
+            lr = optimizer.lr
+            start = perf_counter()
+            if shuffling:
+                order = _epoch_rng(seed, epoch).permutation(m)
+                np.take(X, order, axis=1, out=X_epoch)
+                np.take(Y, order, axis=-1, out=Y_epoch)
+            total = 0.0
+            sums = [0.0] * len(metric_fns)
+            for b, (X_b, Y_b, targets_b, n) in enumerate(columns):
+                if shuffling:
+                    targets_b = prepare_targets(Y_b)
+                state.batch = b
+                for call in begin_batch:
+                    call(state)
+                if with_buffers:
+                    watch.before_step()
+                A = forward(X_b)
+                J, grad = step_loss(A, X_b, Y_b, targets_b, state)
+                backward_params(grad)  # dX of the data is not needed
+                check_gradients(X_b, Y_b, state)
+                optimizer_step()
+                total += J * n
+                for i, metric in enumerate(metric_fns):
+                    sums[i] += metric(A, Y_b) * n
+                state.step += 1
+                state.batch_loss = J
+                if end_batch:
+                    for call in end_batch:
+                        call(state)
+                    if state.stop_requested:
+                        break
+            seen = min(m, (b + 1) * size)
+            state.train_time = perf_counter() - start
+            if plain:  # loss, lr and time only: straight into History's lists
+                if history_columns is None:
+                    history_columns = [history.logs.setdefault(n, []) for n in log_names]
+                history_columns[0].append(total / seen)
+                history_columns[1].append(lr)
+                history_columns[2].append(perf_counter() - start)
+                history.epochs.append(epoch + 1)
+            else:
+                values = [total / seen, *(s / seen for s in sums)]
+                if val is not None:
+                    with np.errstate(**caller_errors):
+                        scores = _evaluate(model, val[0], val[1], loss, named_metrics, None)
+                    values += scores.values()
+                values += [lr, perf_counter() - start]
+                history.append(dict(zip(log_names, values, strict=True)), epoch=epoch + 1)
+                if end_epoch:
+                    state.logs = dict(zip(log_names, values, strict=True))
+                    with np.errstate(**caller_errors):
+                        for call in end_epoch:
+                            call(state)
+            if state.stop_requested:
+                break
+
+
+def _plain_full_batch(
+    X: Array,
+    Y: Any,
+    targets: Any,
+    first: int,
+    optimizer: Optimizer,
+    state: TrainState,
+    step_loss: Callable[[Array, Array, Any, Any, TrainState], tuple[float, Array]],
+    check_gradients: Callable[[Array, Any, TrainState], None],
+    forward: Callable[[Array], Array],
+    backward_params: Callable[[Array], None],
+    optimizer_step: Callable[[], None],
+) -> None:
+    """The epochs of :func:`_train` with one full-batch step each and nothing else to do.
+
+    The notes' way to train, where the step is all there is: the same calls
+    in the same order, with the epoch's bookkeeping cut to three appends.
+    History gets the finished epochs also when a step fails.
+    """
+    perf_counter = time.perf_counter
+    losses: list[float] = []
+    lrs: list[float] = []
+    times: list[float] = []
+    try:
+        for epoch in range(first, state.epochs):
+            state.epoch = epoch
+            lr = optimizer.lr
+            start = perf_counter()
+            A = forward(X)
+            J, grad = step_loss(A, X, Y, targets, state)
+            backward_params(grad)  # dX of the data is not needed
+            check_gradients(X, Y, state)
+            optimizer_step()
+            losses.append(J)
+            lrs.append(lr)
+            times.append(perf_counter() - start)
+    finally:
+        done = len(losses)
+        if done:
+            history = state.history
+            for name, column in zip(state.log_names, (losses, lrs, times), strict=True):
+                history.logs.setdefault(name, []).extend(column)
+            history.epochs.extend(range(first + 1, first + done + 1))
+            state.step += done
+            state.batch_loss = losses[-1]
+            state.train_time = times[-1]
+            state.logs = {"loss": losses[-1], "lr": lrs[-1], "time": times[-1]}
 
 
 def _epoch_rng(seed: int | None, epoch: int) -> np.random.Generator:
