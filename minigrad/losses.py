@@ -23,7 +23,7 @@ from minigrad._checks import as_float_matrix, check_finite
 from minigrad._typing import Array
 from minigrad.activations import OutputActivation, Sigmoid, Softmax, latest_output
 from minigrad.errors import DTypeError, InputError, ShapeError, StateError
-from minigrad.functional import constants
+from minigrad.functional import Constants, constants
 
 if TYPE_CHECKING:
     from minigrad.explain import Grad, Tape
@@ -267,7 +267,7 @@ class BinaryCrossEntropy(Loss):
             partner = None
             self._check_range(A, "A (probabilities)", 0.0, 1.0, A, Y)
         else:
-            inside = _inside(A)
+            inside = _inside(A, c)
             if inside is not None:
                 one_minus_A, A_one_minus_A = inside
                 J, dZ = self._from_probabilities(A, Y, one_minus_Y, one_minus_A)
@@ -322,7 +322,7 @@ class BinaryCrossEntropy(Loss):
         inside = None
         if (partner is entry and type(partner) is Sigmoid and Y.shape == A.shape
                 and Y.dtype is A.dtype):
-            inside = _inside(A)
+            inside = _inside(A, constants(A.dtype))
         if partner is None or inside is None:
             return super().train_step(A, Y, entry)
         one_minus_A, A_one_minus_A = inside
@@ -341,7 +341,7 @@ class _BinaryTargets(NamedTuple):
     one_minus_Y: Array
 
 
-def _inside(A: Array) -> tuple[Array, Array] | None:
+def _inside(A: Array, c: Constants) -> tuple[Array, Array] | None:
     """(1 - A, A (1 - A)) when every A (1 - A) >= eps (1 - eps), else None.
 
     For A in [0, 1] (a Sigmoid's output) that is eps <= A <= 1 - eps, up to
@@ -349,7 +349,6 @@ def _inside(A: Array) -> tuple[Array, Array] | None:
     finite and |dA| <= 1 / (eps (1 - eps)). One argmin tells, at less cost
     than the clip it saves.
     """
-    c = constants(A.dtype)
     one_minus_A = c.one - A
     A_one_minus_A = one_minus_A * A
     if A_one_minus_A.item(A_one_minus_A.argmin()) >= c.eps_floor:  # NaN fails
