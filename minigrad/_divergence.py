@@ -25,7 +25,7 @@ from minigrad.sequential import indexed_leaves
 if TYPE_CHECKING:
     from minigrad.callbacks import TrainState
 
-SMALL = 64
+SMALL = 12
 """Gradients of at most this many entries are checked in Python (see DivergenceWatch)."""
 
 
