@@ -228,6 +228,11 @@ class BinaryCrossEntropy(Loss):
 
     When A is the output of a Sigmoid layer's latest forward, that layer's
     backward, given this loss's dA, returns dZ = A - Y directly.
+
+    Probabilities are clipped to [eps, 1 - eps] (eps the dtype's resolution)
+    before the logs and the division. A Sigmoid's output needs neither the
+    clip nor the range check when every A (1 - A) >= eps (1 - eps): there
+    the clip changes nothing.
     """
 
     pairs_with: ClassVar[type[OutputActivation] | None] = Sigmoid

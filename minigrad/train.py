@@ -12,6 +12,14 @@ and an epoch's loss is the mean of its batch losses weighted by batch size.
 Before each step the loss and the gradients are checked: NaN or inf stops
 training with a :class:`minigrad.errors.DivergenceError`, and the bad step
 is not applied.
+
+The loss's two calls go through ``loss.train_step`` (see
+:class:`minigrad.losses.Loss`): Y is checked once, before training, and a
+loss fused with the model's output layer (binary cross-entropy after a
+Sigmoid) hands that layer dZ = A - Y without making dA, which nothing in
+the step reads. With one full-batch step per epoch and nothing else to do
+(no callbacks, metrics or validation) the epoch's bookkeeping is three
+appends to History.
 """
 
 from __future__ import annotations
