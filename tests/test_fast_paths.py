@@ -348,6 +348,15 @@ def test_tanh_backward_is_the_notes_formula_bit_for_bit() -> None:
     with pytest.raises(mg.ShapeError, match=r"expected dA of shape \(4, 9\) like A"):
         layer.backward(dA[:, :3])
 
+    class Steeper(mg.Tanh):  # a subclass's own g' is used
+        @override
+        def g_prime(self, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
+            return 2 * (1 - A * A)
+
+    steeper = Steeper()
+    A = steeper.forward(rng.normal(size=(4, 9)))
+    np.testing.assert_array_equal(steeper.backward(dA), dA * (2 * (1 - A * A)))
+
 
 # -- check_finite ---------------------------------------------------------------------------
 
