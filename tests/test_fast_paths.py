@@ -387,3 +387,14 @@ def test_check_finite_lets_finite_values_whose_sum_overflows_pass() -> None:
     check_finite("fit", np.full((2, 3), 3e38, dtype=np.float32), "X")
     with pytest.raises(mg.InputError, match=r"first at index \(1,\): -inf"):
         check_finite("fit", np.array([1e308, -np.inf, 1e308]), "Y")
+
+
+def test_after_fit_the_loss_holds_the_last_steps_dA() -> None:
+    X, Y = planar_like(16)
+    model, loss = notes_net(17), BinaryCrossEntropy()
+    mg.fit(model, X, Y, loss=loss, optimizer=mg.optim.SGD(model.parameters(), lr=0.5),
+           epochs=3, verbose=False)
+    A = model.layers[-1].A  # type: ignore[attr-defined]
+    assert loss.dA is not None and not loss.dA.flags.writeable
+    np.testing.assert_allclose(loss.dA, (A - Y) / (A * (1 - A)), rtol=1e-13)
+    assert loss.backward() is loss.dA
