@@ -207,7 +207,7 @@ def fit(
             call(state)
         _train(model, X, Y, targets, loss, optimizer, state, named_metrics, val, calls,
                shuffle=shuffle, seed=seed, initial_epoch=initial_epoch)
-        if loss.dA is None:
+        if loss.dA is None and loss._deferred is not None:
             loss.backward()  # a fused last step left dA to be made on request: make it now
         history.stop_reason = state.stop_reason
         for call in calls["on_train_end"]:
