@@ -1,8 +1,9 @@
 """Catching divergence in :func:`minigrad.fit` before a bad step is applied.
 
 Per batch the watch checks the loss (a float) and, for each parameter, the
-sum of its squared gradient entries (one dot product): NaN or inf in a
-gradient makes that sum NaN or inf. On a hit it replays the batch layer by
+sum of its squared gradient entries (one dot product, or Python's hypot
+for a dozen numbers or fewer): NaN or inf in a gradient makes that sum NaN
+or inf. On a hit it replays the batch layer by
 layer to name the first layer whose output or gradient went non-finite, puts
 back buffers that the bad forward pass changed (BatchNorm's running
 statistics), and raises :class:`minigrad.errors.DivergenceError`.
