@@ -20,6 +20,9 @@ Implementations:
              model.backward(loss.backward(), input_grad=False), opt.step().
   mg logits  (planar only) the same without the Sigmoid layer, with
              BinaryCrossEntropy(from_logits=True).
+  mg plain   the manual loop with plain model.backward(loss.backward()), which
+             also computes the data's gradient W1^T dZ1 that training never uses
+             (shown for information; not a target).
   mg.fit     mg.fit(..., shuffle=False) called once per round on that round's
              batches, so its one-off input checks count in full.
   torch      PyTorch CPU, nn.Sequential + torch.optim.SGD, idiomatic fused losses
@@ -334,7 +337,8 @@ def minigrad_model(cfg: Config, logits: bool = False) -> tuple[mg.Sequential, An
     return mg.Sequential(layers), loss
 
 
-def minigrad_impl(cfg: Config, data: Data, logits: bool = False) -> Impl:
+def minigrad_impl(cfg: Config, data: Data, logits: bool = False,
+                  input_grad: bool = False) -> Impl:
     model, loss = minigrad_model(cfg, logits)
     opt = mg.optim.SGD(model.parameters(), lr=cfg.lr)
     X, Y, cursor = data.X, data.Y, Cursor(data.X.shape[1], cfg.batch)
@@ -345,7 +349,7 @@ def minigrad_impl(cfg: Config, data: Data, logits: bool = False) -> Impl:
             for _ in range(steps):
                 A = model.forward(X)
                 loss.forward(A, Y)
-                model.backward(loss.backward(), input_grad=False)
+                model.backward(loss.backward(), input_grad=input_grad)
                 opt.step()
     else:
         def run(steps: int) -> None:
@@ -354,7 +358,7 @@ def minigrad_impl(cfg: Config, data: Data, logits: bool = False) -> Impl:
                 Xb, Yb = X[:, k * B:(k + 1) * B], Y[:, k * B:(k + 1) * B]
                 A = model.forward(Xb)
                 loss.forward(A, Yb)
-                model.backward(loss.backward(), input_grad=False)
+                model.backward(loss.backward(), input_grad=input_grad)
                 opt.step()
 
     return Impl(run, lambda: dense_weights(model))
@@ -465,6 +469,7 @@ def implementations(cfg: Config, data: Data, with_torch: bool) -> dict[str, Impl
     if cfg.kind == "planar":
         impls["mg logits"] = minigrad_impl(cfg, data, logits=True)
     impls["mg.fit"] = fit_impl(cfg, data)
+    impls["mg plain"] = minigrad_impl(cfg, data, input_grad=True)
     if with_torch:
         impls["torch"] = torch_impl(cfg, data)
     impls["GEMM"] = gemm_impl(cfg, data)

@@ -68,6 +68,9 @@ class Dense(Layer):
     _W: Parameter = field(init=False, repr=False)
     _b: Parameter = field(init=False, repr=False)
     A_prev: Array | None = field(default=None, init=False, repr=False)
+    # (m, 1/m as a 0-d array of the layer's dtype): numpy scales by a 0-d array
+    # faster than by a Python float, and m rarely changes between batches
+    _inv_m: tuple[int, Array] = field(default=(0, np.ones(())), init=False, repr=False)
 
     def __init__(
         self,
@@ -170,8 +173,11 @@ class Dense(Layer):
             )
         if dZ.dtype is not W.value.dtype:
             dZ = as_float_matrix(self, dZ, W.value.dtype, "dZ")
-        inv_m = 1.0 / m
         dW, db = W.grad, b.grad
+        m_seen, inv_m = self._inv_m
+        if m_seen != m or inv_m.dtype is not dW.dtype:
+            inv_m = np.array(1.0 / m, dtype=dW.dtype)
+            _set_cache(self, "_inv_m", (m, inv_m))
         try:
             np.dot(dZ, A_prev.T, out=dW)  # straight into dW, no temporary
         except ValueError:  # np.dot wants a C-contiguous out of dZ's dtype

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -55,10 +56,13 @@ class SGD(Optimizer):
     momentum: float = field(default=0.0, converter=real, validator=unit_interval)
     nesterov: bool = field(default=False, validator=_nesterov_needs_momentum)
     weight_decay: float = field(default=0.0, converter=real, validator=non_negative)
-    # the plain step's split: small parameters, and large ones with their scratch array
-    _plain: tuple[tuple[Parameter, ...], tuple[tuple[Parameter, Array], ...]] | None = field(
+    # the plain step's plan: per parameter, lr as a 0-d array of its dtype (numpy
+    # multiplies by one faster than by a Python float) and, for large parameters, the
+    # scratch array that spares a temporary
+    _plain: tuple[tuple[Parameter, Array, Array | None], ...] | None = field(
         default=None, init=False
     )
+    _plain_lr: float = field(default=math.nan, init=False)
 
     def __init__(
         self,
@@ -95,22 +99,28 @@ class SGD(Optimizer):
             )
         values["nesterov"] = nesterov
 
-    def _split(self) -> tuple[tuple[Parameter, ...], tuple[tuple[Parameter, Array], ...]]:
-        pairs = tuple(zip(self.params, self._scratch, strict=True))
-        self._plain = (tuple(p for p, tmp in pairs if tmp.size <= 4096),
-                       tuple((p, tmp) for p, tmp in pairs if tmp.size > 4096))
-        return self._plain
+    def _plan(self) -> tuple[tuple[Parameter, Array, Array | None], ...]:
+        plan = tuple(
+            (p, np.array(self.lr, dtype=p.value.dtype), tmp if tmp.size > 4096 else None)
+            for p, tmp in zip(self.params, self._scratch, strict=True)
+        )
+        object.__setattr__(self, "_plain", plan)
+        object.__setattr__(self, "_plain_lr", self.lr)
+        return plan
 
     @override
     def _update(self) -> None:
         lr, mu, decay = self.lr, self.momentum, self.weight_decay
         if not mu and not decay:  # the hot path: W -= lr * dW
-            plain = self._plain or self._split()
-            for p in plain[0]:  # on small arrays a temporary costs less than out=
-                p.value -= lr * p.grad
-            for p, tmp in plain[1]:
-                np.multiply(p.grad, lr, out=tmp)
-                p.value -= tmp
+            plan = self._plain
+            if plan is None or lr != self._plain_lr:  # built once, again when lr changes
+                plan = self._plan()
+            for p, lr_array, tmp in plan:
+                if tmp is None:  # on small arrays a temporary costs less than out=
+                    p.value -= lr_array * p.grad
+                else:
+                    np.multiply(p.grad, lr_array, out=tmp)
+                    p.value -= tmp
             return
         velocities = self.buffers.get("velocity", self._scratch)
         for p, tmp, v in zip(self.params, self._scratch, velocities, strict=True):
