@@ -22,7 +22,6 @@ so a callback costs nothing at the points it ignores.
 
 from __future__ import annotations
 
-import importlib
 import math
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -303,8 +302,7 @@ class ModelCheckpoint(Callback):
     Saving goes through ``minigrad.io.save(model, path, optimizer=optimizer)``,
     the project's model file format (reload with ``mg.load`` or
     ``mg.load_checkpoint``). The best weights are also kept in memory
-    (``best_weights``; put them back with ``restore(model)``), which is all
-    it does where ``minigrad.io`` is not available. ``path`` may hold fields
+    (``best_weights``; put them back with ``restore(model)``). ``path`` may hold fields
     such as ``"model-{epoch:03d}-{val_loss:.3f}.npz"``, filled from the epoch
     (counting from 1) and its logs.
 
@@ -341,26 +339,14 @@ class ModelCheckpoint(Callback):
             self.best, self.best_epoch = value, state.epoch
             self.best_weights = snapshot(state.model)
         if better or not self.save_best_only:
-            save = _io_save()
-            if save is not None:
-                path = self.path.format(epoch=state.epoch + 1, **state.logs)
-                save(state.model, path, optimizer=state.optimizer if self.save_optimizer else None)
-                self.saved_paths.append(path)
+            from minigrad.io import save  # model files build on layers; import when used
+
+            path = self.path.format(epoch=state.epoch + 1, **state.logs)
+            save(state.model, path, optimizer=state.optimizer if self.save_optimizer else None)
+            self.saved_paths.append(path)
 
     def restore(self, model: Layer) -> None:
         """Copy the best epoch's weights (kept in memory) into ``model``."""
         if self.best_weights is None:
             raise InputError(f"{self!r}: no epoch has been recorded yet")
         restore(model, self.best_weights)
-
-
-def _io_save() -> Any:
-    """``minigrad.io.save`` where the model file module exists, else None."""
-    try:
-        io = importlib.import_module("minigrad.io")
-    except ModuleNotFoundError as err:
-        if err.name not in ("minigrad.io", "minigrad"):
-            raise
-        return None
-    return getattr(io, "save", None)
-
