@@ -10,6 +10,7 @@ Columns are shuffled; every function takes ``seed`` (int, Generator or None).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -47,15 +48,20 @@ def moons(
     n_outer = m - m // 2
     t_outer = np.linspace(0.0, math.pi, n_outer)
     t_inner = np.linspace(0.0, math.pi, m // 2)
-    X = np.concatenate(
-        [
-            np.stack([np.cos(t_outer), np.sin(t_outer)]),
-            np.stack([1.0 - np.cos(t_inner), 0.5 - np.sin(t_inner)]),
-        ],
-        axis=1,
+    return _two_classes(
+        np.stack([np.cos(t_outer), np.sin(t_outer)]),
+        np.stack([1.0 - np.cos(t_inner), 0.5 - np.sin(t_inner)]),
+        noise, rng, target,
     )
+
+
+def _two_classes(
+    class0: Array, class1: Array, noise: float, rng: np.random.Generator, target: np.dtype[Any]
+) -> tuple[Array, Array]:
+    """The two classes' points as columns, plus Gaussian noise, labelled 0 and 1, shuffled."""
+    X = np.concatenate([class0, class1], axis=1)
     X += noise * rng.standard_normal(X.shape)
-    Y = np.concatenate([np.zeros(n_outer), np.ones(m // 2)]).reshape(1, m)
+    Y = np.concatenate([np.zeros(class0.shape[1]), np.ones(class1.shape[1])]).reshape(1, -1)
     X, Y = shuffled(X, Y, rng)
     return X.astype(target), Y.astype(target)
 
@@ -87,17 +93,11 @@ def circles(
     n_outer = m - m // 2
     t_outer = np.linspace(0.0, 2 * math.pi, n_outer, endpoint=False)
     t_inner = np.linspace(0.0, 2 * math.pi, m // 2, endpoint=False)
-    X = np.concatenate(
-        [
-            np.stack([np.cos(t_outer), np.sin(t_outer)]),
-            float(factor) * np.stack([np.cos(t_inner), np.sin(t_inner)]),
-        ],
-        axis=1,
+    return _two_classes(
+        np.stack([np.cos(t_outer), np.sin(t_outer)]),
+        float(factor) * np.stack([np.cos(t_inner), np.sin(t_inner)]),
+        noise, rng, target,
     )
-    X += noise * rng.standard_normal(X.shape)
-    Y = np.concatenate([np.zeros(n_outer), np.ones(m // 2)]).reshape(1, m)
-    X, Y = shuffled(X, Y, rng)
-    return X.astype(target), Y.astype(target)
 
 
 def spirals(
