@@ -4,9 +4,10 @@ Each layer is ``{"class": name, "config": {argument: value}}``, where ``name``
 is the layer's registered name (see :mod:`minigrad.registry`) and ``config``
 is what ``layer.config()`` returns: the keyword arguments that rebuild it. A
 container's arguments hold layers, each written in place as its own
-``{"class": ..., "config": ...}``, so a Sequential is ``{"layers": [layer, ...]}``
-(as minigrad 0.1 wrote it) and a Graph lists its wiring beside its layers. Values are plain JSON (numbers, strings, booleans, null, lists
-and objects). No container type is special here: any registered layer whose
+``{"class": ..., "config": ...}``: a Sequential is ``{"layers": [layer, ...]}``
+(as minigrad 0.1 wrote it), and a Graph lists its wiring beside its layers.
+Other values are plain JSON (numbers, strings, booleans, null, lists and
+objects). No container type is special here: any registered layer whose
 ``config()`` holds layers saves and loads, a user's own container included.
 
 Reading is two steps so that nothing is built from a bad tree: ``parse``
