@@ -24,6 +24,18 @@ registry (:func:`minigrad.register`). The whole file is validated before
 anything is built; every problem is a :class:`minigrad.ModelFileError`.
 """
 
-from minigrad.io._model_file import FORMAT_VERSION, Checkpoint, load, load_checkpoint, save
+from minigrad.io._archive import MAX_ARRAY_BYTES, MAX_MEMBERS
+from minigrad.io._model_file import (
+    FORMAT_VERSION,
+    MAX_METADATA_BYTES,
+    MAX_METADATA_DEPTH,
+    Checkpoint,
+    load,
+    load_checkpoint,
+    save,
+)
 
-__all__ = ["FORMAT_VERSION", "Checkpoint", "load", "load_checkpoint", "save"]
+__all__ = [
+    "FORMAT_VERSION", "MAX_ARRAY_BYTES", "MAX_MEMBERS", "MAX_METADATA_BYTES",
+    "MAX_METADATA_DEPTH", "Checkpoint", "load", "load_checkpoint", "save",
+]
