@@ -90,3 +90,8 @@ def __getattr__(name: str) -> ModuleType:
 
 
 __all__ += list(_LAZY_MODULES)
+
+# saving is a function (issue 13 / contract 6): mg.save(model, path, optimizer=None)
+from minigrad.io import save  # noqa: E402
+
+__all__ += ["save"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import reprlib
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,9 @@ from minigrad.sequential import Sequential
 
 MAX_DEPTH = 64
 """Deepest nesting of Sequentials a file may hold."""
+_SHORT = reprlib.Repr()  # a file's arguments in messages: long lists and strings cut
+_SHORT.maxlist = _SHORT.maxdict = 8
+_SHORT.maxstring = _SHORT.maxother = 80
 
 
 @frozen
@@ -134,7 +138,7 @@ def _construct(node: Node) -> Layer:
     except ModelFileError:
         raise
     except Exception as err:
-        args = ", ".join(f"{k}={v!r}" for k, v in node.config.items())
+        args = ", ".join(f"{k}={_SHORT.repr(v)}" for k, v in node.config.items())  # bounded
         raise ModelFileError(
             f"{node.path}: cannot build {node.cls.__name__}({args}): {type(err).__name__}: {err}"
         ) from err

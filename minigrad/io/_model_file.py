@@ -175,8 +175,9 @@ def _metadata(archive: Archive) -> dict[str, Any]:
             "(minigrad.io.MAX_METADATA_BYTES)"
         )
     try:
-        text = archive.read(META).tobytes().decode("utf-8")
-        _check_depth(text)
+        raw = archive.read(META).tobytes()
+        _check_depth(raw)
+        text = raw.decode("utf-8")
         meta = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except ModelFileError:
         raise
@@ -211,20 +212,21 @@ def _metadata(archive: Archive) -> dict[str, Any]:
     return meta
 
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*+"')
-_BRACKET = re.compile(r"[\[\]{}]")
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+"')
+_DEPTH_STEP = np.zeros(256, dtype=np.int8)
+_DEPTH_STEP[[ord("["), ord("{")]] = 1
+_DEPTH_STEP[[ord("]"), ord("}")]] = -1
 
 
-def _check_depth(text: str) -> None:
+def _check_depth(raw: bytes) -> None:
     """Refuse JSON nested deeper than MAX_METADATA_DEPTH, before parsing it."""
-    depth = 0
-    for bracket in _BRACKET.findall(_STRING.sub("", text)):
-        depth += 1 if bracket in "[{" else -1
-        if depth > MAX_METADATA_DEPTH:
-            raise ModelFileError(
-                f"the metadata nests lists and objects deeper than {MAX_METADATA_DEPTH} levels "
-                "(minigrad.io.MAX_METADATA_DEPTH)"
-            )
+    structure = np.frombuffer(_STRING.sub(b"", raw), dtype=np.uint8)
+    steps = _DEPTH_STEP[structure].astype(np.int32)
+    if steps.size and int(np.cumsum(steps).max()) > MAX_METADATA_DEPTH:
+        raise ModelFileError(
+            f"the metadata nests lists and objects deeper than {MAX_METADATA_DEPTH} levels "
+            "(minigrad.io.MAX_METADATA_DEPTH)"
+        )
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
