@@ -48,7 +48,7 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     ("Equations", "`model.explain(loss, m)` (a method of every layer, above) calls this; "
      "see [explain()](explain.md).", ["explain.explain"]),
     ("Saving and loading", "See [saving and loading](saving.md).",
-     ["load", "load_checkpoint", "register"]),
+     ["save", "load", "load_checkpoint", "register"]),
     ("Data sets", "See [data sets and plots](data-and-plots.md).",
      ["datasets.planar", "datasets.moons", "datasets.circles", "datasets.spirals",
       "datasets.xor", "datasets.curve", "datasets.digits", "datasets.sklearn_available",

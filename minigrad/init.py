@@ -102,7 +102,7 @@ def filled(shape: tuple[int, ...], value: float, dtype: DTypeLike, owner: str) -
 def initial_weights(
     init: str, n_in: int, n_out: int, dtype: DTypeLike, rng: np.random.Generator, owner: str
 ) -> Array:
-    """W of shape (n_out, n_in) from ``INITIALIZERS[init]`` in ``dtype`` (deferred: uninitialised)."""
+    """W (n_out, n_in) from ``INITIALIZERS[init]`` in ``dtype`` (while deferred: uninitialised)."""
     dt: np.dtype[Any] = np.dtype(dtype)
     budget = _DEFERRED.get()
     if budget is None:

@@ -1,4 +1,4 @@
-"""Saving under faults: killed saves leave nothing for long, symlinks, and errors that name your path."""
+"""Saving under faults: killed saves are cleaned up, symlinks, and errors that name your path."""
 
 from __future__ import annotations
 

@@ -107,18 +107,19 @@ class Archive:
             self.members = _read_headers(self._zip, size)
 
     def read_into(self, key: str, target: npt.NDArray[Any]) -> None:
-        """Fill ``target`` (of the member's shape and dtype, checked by the caller) from the file."""
+        """Fill ``target`` (of the member's shape and dtype: the caller checks) from the file."""
         member = self.members[key]
         if target.shape != member.shape or target.dtype != member.dtype:  # pragma: no cover
             raise ValueError(f"read_into: {key!r} is {member.shape} {member.dtype}")
-        contiguous = target.flags.f_contiguous if member.fortran_order else target.flags.c_contiguous
-        if not (contiguous and target.flags.writeable):
+        flags = target.flags
+        contiguous = flags.f_contiguous if member.fortran_order else flags.c_contiguous
+        if not (contiguous and flags.writeable):
             target[...] = self.read(key)
             return
         raw = (target.T if member.fortran_order else target).reshape(-1).view(np.uint8)
         with _damage(), self._zip.open(member.info) as f:
             f.read(member.data_start)  # the header, parsed when the file was opened
-            _read_exactly(f, memoryview(raw), key)
+            _read_exactly(f, memoryview(raw.data), key)
 
     def read(self, key: str) -> npt.NDArray[Any]:
         """The member ``key`` as a new array."""

@@ -12,9 +12,9 @@ import numpy as np
 import numpy.typing as npt
 
 from minigrad.errors import ModelFileError
+from minigrad.init import deferred
 from minigrad.io import _optimizer_state, _random_state
 from minigrad.io._architecture import Node, build, describe, parse
-from minigrad.init import deferred
 from minigrad.io._archive import Archive, Member, open_archive, write_archive
 from minigrad.io._atomic import atomic_write
 from minigrad.layer import Layer
@@ -40,7 +40,10 @@ def save(model: Layer, path: PathLike, optimizer: Any = None) -> None:
     """Write ``model`` (and ``optimizer``'s state, if given) to ``path`` atomically.
 
     Everything is checked before the file is touched; an error while writing
-    leaves any old file at ``path`` intact and no temporary file behind.
+    leaves any old file at ``path`` intact and no temporary file behind (a
+    process killed while saving leaves one, which the next save to ``path``
+    removes). A symbolic link at ``path`` is written through: the file it
+    points to is replaced and the link stays. OSErrors name ``path``.
     """
     if not isinstance(model, Layer):
         raise TypeError(f"save: expected a minigrad Layer, got {type(model).__name__}")
@@ -91,7 +94,7 @@ class Checkpoint(NamedTuple):
 
 
 def load_checkpoint(path: PathLike) -> Checkpoint:
-    """Rebuild the model and its optimizer from ``model.save(path, optimizer=opt)``.
+    """Rebuild the model and its optimizer from ``mg.save(model, path, optimizer=opt)``.
 
     The optimizer is a new instance of the saved class (found in the registry,
     as layers are), built on the loaded model's parameters, with its saved
