@@ -409,3 +409,53 @@ def test_fuzzed_files_load_or_are_refused_within_memory_and_time(
     assert seconds < 1.0
     # deferred building may reserve (never touch) the declared bytes plus a fixed slack
     assert peak < 2 * mg.init.DEFERRED_SLACK + (8 << 20)
+
+
+# -- valid files written by other tools still load ----------------------------------------
+
+
+def _saved(tmp_path: Path) -> tuple[mg.Sequential, dict[str, np.ndarray]]:
+    from minigrad.io._archive import read_archive
+
+    model = mg.Sequential([mg.Dense(3, 4, rng=0), mg.BatchNorm(4), mg.Dense(4, 2, rng=1)])
+    mg.save(model, tmp_path / "m.npz")
+    return model, read_archive((tmp_path / "m.npz").read_bytes())
+
+
+def _same(a: mg.Layer, b: mg.Layer) -> None:
+    for (name, p), (_, q) in zip(a.named_parameters(), b.named_parameters(), strict=True):
+        np.testing.assert_array_equal(p.value, q.value, err_msg=name)
+    for (name, x), (_, y) in zip(a.buffers().items(), b.buffers().items(), strict=True):
+        np.testing.assert_array_equal(x, y, err_msg=name)
+
+
+def test_a_deflated_file_loads_bit_identically(tmp_path: Path) -> None:
+    model, arrays = _saved(tmp_path)
+    path = tmp_path / "compressed.npz"
+    np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
+    with zipfile.ZipFile(path) as archive:
+        assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_DEFLATED}
+    _same(mg.load(path), model)
+
+
+def test_fortran_ordered_and_hand_written_headers_load(tmp_path: Path) -> None:
+    model, arrays = _saved(tmp_path)
+    members = {f"{k}.npy": npy(v) for k, v in arrays.items()}
+    members["params/0.W.npy"] = npy(np.asfortranarray(arrays["params/0.W"]))
+    assert b"'fortran_order': True" in members["params/0.W.npy"]
+    W2 = arrays["params/2.W"]
+    header = f"{{'shape':{W2.shape},'fortran_order':False,'descr':'<f8'}}".encode()
+    header += b" " * (-(len(header) + 11) % 64) + b"\n"  # keys in another order: numpy parses it
+    members["params/2.W.npy"] = (b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little")
+                                 + header + W2.tobytes())
+    _same(mg.load(write_zip(tmp_path / "other.npz", members)), model)
+
+
+@pytest.mark.parametrize("descr, message", [
+    ("<q9", "unknown dtype '<q9'"), ("|O", "holds Python objects"), ("<U3", "holds no numbers"),
+])
+def test_odd_dtypes_in_a_header_are_refused(descr: str, message: str, tmp_path: Path) -> None:
+    members = small_model_members()
+    members["params/0.W.npy"] = npy_header((2, 2), descr) + bytes(2 * 2 * 8)
+    with pytest.raises(ModelFileError, match=message):
+        mg.load(write_zip(tmp_path / "odd.npz", members))

@@ -206,3 +206,29 @@ def test_a_checkpoint_folder_that_depends_on_the_epoch_is_not_checked_early(
     mg.fit(model, X, Y, epochs=2, loss=mg.losses.CategoricalCrossEntropy(),
            optimizer=mg.optim.SGD(model.parameters(), lr=0.1), callbacks=[checkpoint], verbose=0)
     assert (tmp_path / "run2" / "m.npz").is_file()
+
+
+def test_concurrent_saves_to_one_path_leave_one_whole_file(tmp_path: Path) -> None:
+    """Threads saving to one path at once: each save is atomic, none removes another's file."""
+    import threading
+
+    path = tmp_path / "model.npz"
+    models = [mg.Sequential([mg.Dense(30, 20, rng=i)]) for i in range(6)]
+    errors: list[BaseException] = []
+
+    def save_often(model: mg.Layer) -> None:
+        try:
+            for _ in range(5):
+                mg.save(model, path)
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=save_often, args=(m,)) for m in models]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert os.listdir(tmp_path) == ["model.npz"]
+    W = mg.load(path)[0].W  # type: ignore[union-attr]
+    assert any(np.array_equal(W, m[0].W) for m in models)  # type: ignore[union-attr]

@@ -30,6 +30,7 @@ import errno
 import io
 import math
 import os
+import re
 import stat
 import struct
 import zipfile
@@ -274,21 +275,49 @@ def _check_entry(info: zipfile.ZipInfo, size: int) -> None:
         )
 
 
+_HEADER = re.compile(
+    r"\{'descr': '([<>|=]?[a-z]\d{0,2})', 'fortran_order': (True|False), "
+    r"'shape': \(((?:\d{1,19}, ?)*(?:\d{1,19})?)\), \} *\n?"
+)
+_MAX_HEADER = 10_000  # numpy's own bound on a .npy header
+
+
 def _read_header(f: IO[bytes], key: str, info: zipfile.ZipInfo) -> Member:
-    """Parse one .npy header; refuse objects and sizes that disagree with the member."""
-    version = np.lib.format.read_magic(f)
-    if version == (1, 0):
-        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f)
-    elif version == (2, 0):
-        shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(f)
-    else:
+    """Parse one .npy header; refuse objects and sizes that disagree with the member.
+
+    The header numpy writes (``{'descr': '<f8', 'fortran_order': False, 'shape': (5, 4), }``)
+    is matched by a strict pattern; anything else goes to numpy's own parser.
+    """
+    start = f.read(8)
+    if len(start) < 8 or not start.startswith(_NPY_MAGIC):
+        raise ModelFileError(f"the file is damaged: archive member {key!r} is not a .npy array")
+    version = (start[6], start[7])
+    if version not in ((1, 0), (2, 0)):
         raise ModelFileError(f"array {key!r} uses .npy format version {version}, not 1.0 or 2.0")
+    size_format = "<H" if version == (1, 0) else "<I"
+    size_bytes = f.read(struct.calcsize(size_format))
+    (size,) = struct.unpack(size_format, size_bytes)
+    if size > _MAX_HEADER:
+        raise ModelFileError(f"the file is damaged: array {key!r} has a {size}-byte header")
+    header = f.read(size)
+    match = _HEADER.fullmatch(header.decode("latin1"))
+    if match:
+        try:
+            dtype = np.dtype(match[1])
+        except TypeError:
+            raise ModelFileError(f"array {key!r} has an unknown dtype {match[1]!r}") from None
+        fortran_order = match[2] == "True"
+        shape = tuple(int(n) for n in match[3].split(",") if n.strip())
+    else:  # written by something else: numpy's parser (literal_eval, never pickle)
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        shape, fortran_order, dtype = read(io.BytesIO(size_bytes + header))
     if dtype.hasobject or dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None:
         what = "Python objects (loading them would run pickle)" if dtype.hasobject else "no numbers"
         raise ModelFileError(
             f"array {key!r} has dtype {dtype}, which holds {what}; model files hold numbers only"
         )
-    data_start = f.tell()
+    data_start = 8 + len(size_bytes) + size
     expected = data_start + math.prod(shape) * dtype.itemsize
     if expected != info.file_size:
         raise ModelFileError(
