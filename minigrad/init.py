@@ -6,7 +6,8 @@
 
 Biases always start at zero.
 
-Layers allocate their arrays through :func:`initial_weights` and :func:`filled`.
+Layers allocate their arrays through :func:`initialised` (or its shorthands
+:func:`initial_weights` and :func:`filled`).
 While :func:`deferred` is active (in the current thread or task only: it is a
 ``contextvars`` switch), both hand back *uninitialised* arrays instead: the
 model loader builds a model this way and then reads every array from the file
@@ -89,23 +90,33 @@ def deferred(declared: int) -> Iterator[None]:
         _DEFERRED.reset(token)
 
 
-def filled(shape: tuple[int, ...], value: float, dtype: DTypeLike, owner: str) -> Array:
-    """``np.full(shape, value, dtype)``, or an uninitialised array while :func:`deferred`."""
+def initialised(
+    shape: tuple[int, ...], dtype: DTypeLike, owner: str, make: Callable[[], Array]
+) -> Array:
+    """``make()`` as ``dtype`` (it must give ``shape``), or an uninitialised array while deferred.
+
+    The one hook a layer needs so that loading neither draws nor fills its
+    arrays: ``Conv2D`` would allocate ``W`` as
+    ``initialised((c_out, c_in, kh, kw), dtype, repr(self), lambda: he_draw(...))``.
+    """
     dt: np.dtype[Any] = np.dtype(dtype)
     budget = _DEFERRED.get()
     if budget is None:
-        return np.full(shape, value, dtype=dt)
+        out = make().astype(dt, copy=False)
+        if out.shape != shape:  # pragma: no cover - a layer's own bug
+            raise ValueError(f"{owner}: made an array of shape {out.shape}, not {shape}")
+        return out
     budget.charge(shape, dt, owner)
     return np.empty(shape, dtype=dt)
+
+
+def filled(shape: tuple[int, ...], value: float, dtype: DTypeLike, owner: str) -> Array:
+    """``np.full(shape, value, dtype)``, or an uninitialised array while :func:`deferred`."""
+    return initialised(shape, dtype, owner, lambda: np.full(shape, value, dtype=dtype))
 
 
 def initial_weights(
     init: str, n_in: int, n_out: int, dtype: DTypeLike, rng: np.random.Generator, owner: str
 ) -> Array:
     """W (n_out, n_in) from ``INITIALIZERS[init]`` in ``dtype`` (while deferred: uninitialised)."""
-    dt: np.dtype[Any] = np.dtype(dtype)
-    budget = _DEFERRED.get()
-    if budget is None:
-        return INITIALIZERS[init](n_in, n_out, rng).astype(dt, copy=False)
-    budget.charge((n_out, n_in), dt, owner)
-    return np.empty((n_out, n_in), dtype=dt)
+    return initialised((n_out, n_in), dtype, owner, lambda: INITIALIZERS[init](n_in, n_out, rng))
