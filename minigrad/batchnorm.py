@@ -12,6 +12,7 @@ from typing_extensions import override
 from minigrad._checks import as_float_matrix, check_rows
 from minigrad._typing import Array, DTypeLike
 from minigrad.errors import InputError, ShapeError
+from minigrad.init import filled
 from minigrad.layer import Layer, Parameter
 
 
@@ -101,11 +102,11 @@ class BatchNorm(Layer):
         dtype: DTypeLike = np.float64,
     ) -> None:
         self.__attrs_init__(n_features, momentum, eps, dtype)
-        shape, dt = (self.n_features, 1), self.dtype_
-        self._gamma = Parameter("gamma", np.ones(shape, dt), np.zeros(shape, dt))
-        self._beta = Parameter("beta", np.zeros(shape, dt), np.zeros(shape, dt))
-        self._running_mean = np.zeros(shape, dt)
-        self._running_var = np.ones(shape, dt)
+        shape, dt, owner = (self.n_features, 1), self.dtype_, repr(self)
+        self._gamma = Parameter("gamma", filled(shape, 1.0, dt, owner), np.zeros(shape, dt))
+        self._beta = Parameter("beta", filled(shape, 0.0, dt, owner), np.zeros(shape, dt))
+        self._running_mean = filled(shape, 0.0, dt, owner)
+        self._running_var = filled(shape, 1.0, dt, owner)
 
     @property
     def gamma(self) -> Array:

@@ -12,7 +12,7 @@ from minigrad._checks import as_float_matrix, check_rows
 from minigrad._rng import resolve_rng
 from minigrad._typing import Array, DTypeLike
 from minigrad.errors import ShapeError
-from minigrad.init import INITIALIZERS
+from minigrad.init import INITIALIZERS, filled, initial_weights
 from minigrad.layer import Layer, Parameter
 
 
@@ -82,10 +82,11 @@ class Dense(Layer):
         rng: np.random.Generator | int | None = None,
     ) -> None:
         self.__attrs_init__(n_in, n_out, init, dtype)  # validators run here
-        W = INITIALIZERS[self.init](self.n_in, self.n_out, resolve_rng(rng))
-        self._W = Parameter("W", W.astype(self.dtype_), np.zeros_like(W, dtype=self.dtype_))
-        zeros = np.zeros((self.n_out, 1), dtype=self.dtype_)
-        self._b = Parameter("b", zeros, zeros.copy())
+        dt, owner = self.dtype_, repr(self)
+        W = initial_weights(self.init, self.n_in, self.n_out, dt, resolve_rng(rng), owner)
+        self._W = Parameter("W", W, np.zeros(W.shape, dt))  # np.zeros: untouched pages are free
+        b = filled((self.n_out, 1), 0.0, dt, owner)
+        self._b = Parameter("b", b, np.zeros(b.shape, dt))
 
     # The parameters' arrays *are* the layer's W and b: assigning copies in place.
     @property
