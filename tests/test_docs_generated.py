@@ -46,9 +46,12 @@ def test_api_reference_has_no_python_blocks() -> None:
 
 
 def test_outputs_shown_in_the_docs_are_what_the_code_prints() -> None:
-    # a fresh interpreter: the pages register layer classes, which this one may hold already
+    # a fresh interpreter: the pages register layer classes, which this one may hold already;
+    # it imports this checkout's minigrad (an installed one, from another checkout, may differ)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(DOCS.parent), *filter(None, [os.environ.get("PYTHONPATH")])])}
     result = subprocess.run([sys.executable, str(DOCS / "sync_outputs.py"), "--check"],
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
