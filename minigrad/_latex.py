@@ -19,8 +19,7 @@ _OPERATORS = {"sigmoid", "softmax", "logsumexp", "sum", "mean", "rand", "sign"}
 _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "lambda", "mu", "sigma", "phi", "Phi",
           "pi", "theta"}
 _SYMBOLS = {">=": r"\geq", "<=": r"\leq", "{": r"\{", "}": r"\}", "#": r"\#", "%": r"\%",
-            "&": r"\&", "$": r"\$", "~": r"\sim", "\\": r"\backslash", ",": ",\\ ", ";": ";\\ ",
-            "_": r"\_"}
+            "&": r"\&", "$": r"\$", "~": r"\sim", "\\": r"\backslash", "_": r"\_"}
 _TEXT_ESCAPES = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "^": r"\^{}",
                  "#": r"\#", "%": r"\%", "&": r"\&", "$": r"\$", "~": r"\~{}"}
 
@@ -75,7 +74,7 @@ def _closing(tokens: list[tuple[str, str]], start: int) -> int:
 
 def _token(kind: str, value: str, before: str) -> tuple[str, str]:
     if kind == "frac":
-        return "math", r"\tfrac{1}{m}"
+        return "math", r"\frac{1}{m}"
     if kind == "space":
         return "space", " "
     if kind == "number":

@@ -132,7 +132,8 @@ class Tape:
     backward_lines: list[Line] = field(factory=list)
     steps: list[Step] = field(factory=list)
     _names: set[str] = field(factory=set)
-    _terms: dict[str, list[Term]] = field(factory=dict)
+    _terms: dict[str, list[tuple[int, Term]]] = field(factory=dict)
+    _absorbed: set[int] = field(factory=set)
 
     def __attrs_post_init__(self) -> None:
         self.currents = self.inputs
@@ -214,9 +215,14 @@ class Tape:
         """The steps that receive ``var``."""
         return [step for step in self.steps if var in step.inputs]
 
-    def add_gradient(self, var: Var, term: Term) -> None:
-        """Add ``term`` to the gradient of ``var`` (a loss starts backprop this way)."""
-        self._terms.setdefault(var.name, []).append(term)
+    def add_gradient(self, var: Var, term: Term, *, order: int | None = None) -> None:
+        """Add ``term`` to the gradient of ``var`` (a loss starts backprop this way).
+
+        At a fork the terms are written in ``order``: the position of the step
+        that sent each, so that paths read in forward order (a loss comes last).
+        """
+        where = order if order is not None else len(self.steps)
+        self._terms.setdefault(var.name, []).append((where, term))
 
     def absorb(self, step: Step, term: Term) -> None:
         """Drop ``step`` and start backprop at its input with ``term``.
@@ -224,14 +230,16 @@ class Tape:
         A loss fused with the output activation (``dZ = A - Y``) absorbs the
         activation's step: the activation's own backward never runs.
         """
-        self.steps.remove(step)
         (received,) = step.inputs
-        self.add_gradient(received, term)
+        self._absorbed.add(id(step))
+        self.add_gradient(received, term, order=self.steps.index(step))
 
     def run_backward(self) -> None:
         """Replay the steps in reverse; each quantity's gradient line is written just
         before the step that produced it runs, once every path has sent its term."""
-        for step in reversed(list(self.steps)):
+        for order, step in reversed(list(enumerate(self.steps))):
+            if id(step) in self._absorbed:
+                continue
             grad = self._gradient_line(step.output)
             if grad is None:  # nothing downstream needs this output
                 continue
@@ -248,10 +256,10 @@ class Tape:
                         f"that line (return Term('...') instead of writing d{var.name} yourself)"
                     )
                 if term is not None:
-                    self.add_gradient(var, term)
+                    self.add_gradient(var, term, order=order)
 
     def _gradient_line(self, var: Var) -> Grad | None:
-        terms = self._terms.pop(var.name, [])
+        terms = [term for _, term in sorted(self._terms.pop(var.name, []), key=lambda t: t[0])]
         if not terms:
             return None
         name = "d" + var.name

@@ -93,9 +93,9 @@ class Explanation:
 
     def latex(self) -> str:
         """Both passes as one LaTeX ``aligned`` block: equation, shapes, note."""
-        rows = [r"&\textbf{Forward pass}"]
+        rows = [r"&\text{Forward pass:}"]
         rows += [_latex_row(line) for line in self.forward_lines]
-        rows += [r"&\textbf{Backward pass} && " + _latex.text(_BACKWARD_NOTE)]
+        rows += [r"&\text{Backward pass:} && " + _latex.text(_BACKWARD_NOTE)]
         rows += [_latex_row(line) for line in self.backward_lines]
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
@@ -109,12 +109,18 @@ class Explanation:
 
 def _latex_row(line: Line) -> str:
     row = f"{_latex.math(line.lhs)} &= {_latex.math(line.rhs)}"
-    shapes = [_latex.math(part) for part in line.shapes.split("  ") if part.strip()]
+    shapes = [_latex_shape(part) for part in line.shapes.split("  ") if part.strip()]
     if shapes or line.note:
         row += " && " + r",\quad ".join(shapes)
     if line.note:
         row += r"\quad " + _latex.text("# " + line.note)
     return row
+
+
+def _latex_shape(part: str) -> str:
+    """``Z1 (4, 400)`` as ``Z_{1}\\ (4, 400)``: the name, a space, its shape."""
+    name, _, shape = part.strip().partition(" ")
+    return _latex.math(name) + (r"\ " + _latex.math(shape) if shape else "")
 
 
 def _equations(lines: list[Line]) -> list[str]:
