@@ -227,9 +227,9 @@ class BatchNorm(Layer):
 
         def backward(grad: Grad) -> Term:
             dA, G = grad.name, tape.fresh(f"G{level}")
-            tape.backward_line(f"d{gamma}", f"(1/m) sum({dA} * {hat}, axis=1)",
-                               f"d{gamma} {column}")
-            tape.backward_line(f"d{beta}", f"(1/m) sum({dA}, axis=1)", f"d{beta} {column}")
+            tape.parameter_line(f"d{gamma}", f"(1/m) sum({dA} * {hat}, axis=1)",
+                                f"d{gamma} {column}")
+            tape.parameter_line(f"d{beta}", f"(1/m) sum({dA}, axis=1)", f"d{beta} {column}")
             tape.backward_line(G, f"{gamma} * {dA}", tape.named_shape(G, n))
             return Term(f"({G} - mean({G}, axis=1) - {hat} * mean({G} * {hat}, axis=1)) "
                         f"/ sqrt({var} + {eps})")

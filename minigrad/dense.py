@@ -196,7 +196,7 @@ class Dense(Layer):
             generic_lines(self, tape)
             return
         prev = tape.current
-        level = tape.next_level()
+        level = tape.level_of(self)
         W, b, Z = f"W{level}", f"b{level}", tape.fresh(f"Z{level}")
         tape.reserve(W)
         tape.reserve(b)
@@ -206,10 +206,10 @@ class Dense(Layer):
 
         def backward(grad: Grad) -> Term:
             dZ = grad.name
-            tape.backward_line(f"d{W}", f"(1/m) {dZ} {prev.name}^T",
-                               tape.named_shape(f"d{W}", self.n_out, self.n_in))
-            tape.backward_line(f"d{b}", f"(1/m) sum({dZ}, axis=1)",
-                               tape.named_shape(f"d{b}", self.n_out, 1))
+            tape.parameter_line(f"d{W}", f"(1/m) {dZ} {prev.name}^T",
+                                tape.named_shape(f"d{W}", self.n_out, self.n_in))
+            tape.parameter_line(f"d{b}", f"(1/m) sum({dZ}, axis=1)",
+                                tape.named_shape(f"d{b}", self.n_out, 1))
             return Term(f"{W}^T {dZ}", carry=f"{W}^T {dZ}")
 
         tape.advance(self, Var(Z, self.n_out), backward)

@@ -134,6 +134,7 @@ class Tape:
     _names: set[str] = field(factory=set)
     _terms: dict[str, list[tuple[int, Term]]] = field(factory=dict)
     _absorbed: set[int] = field(factory=set)
+    _levels: dict[int, int] = field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         self.currents = self.inputs
@@ -178,6 +179,13 @@ class Tape:
         self.level += 1
         return self.level
 
+    def level_of(self, layer: object) -> int:
+        """The next level for a layer met for the first time; for a layer used again
+        (shared weights, in a graph), the level of its first use: its W keeps one name."""
+        if id(layer) not in self._levels:
+            self._levels[id(layer)] = self.next_level()
+        return self._levels[id(layer)]
+
     def fresh(self, base: str) -> str:
         """``base`` if unused, else ``base_2``, ``base_3``, ...: every quantity has one name."""
         name, k = base, 2
@@ -194,6 +202,16 @@ class Tape:
 
     def backward_line(self, lhs: str, rhs: str, shapes: str = "", note: str = "") -> None:
         self.backward_lines.append(Line(lhs, rhs, shapes, note))
+
+    def parameter_line(self, lhs: str, rhs: str, shapes: str = "") -> None:
+        """A parameter's gradient, ``dW1 = ...``. A layer used at several places writes it
+        once per use; the uses' terms add up in the first line (shared weights)."""
+        for i, line in enumerate(self.backward_lines):
+            if line.lhs == lhs:
+                self.backward_lines[i] = Line(lhs, f"{line.rhs} + {rhs}", line.shapes,
+                                              "a shared layer: one term per use")
+                return
+        self.backward_line(lhs, rhs, shapes)
 
     def advance(self, layer: object, output: Var, backward: BackwardStep) -> None:
         """``layer`` turned ``currents`` into ``output``; ``backward`` replays it in reverse.

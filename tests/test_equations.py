@@ -295,3 +295,34 @@ def test_elementwise_layers_keep_image_shapes() -> None:
     assert shapes == ["A0 (1, 8, 8, 4)", "D0 (1, 8, 8, 4)", "A0_drop (1, 8, 8, 4)"]
     assert "(rand(1, 8, 8, 4) >= 0.5) / 0.5" in equations(result.forward_lines)[1]
     assert "X (1, 8, 8, 4)" in result.title
+
+
+def test_a_layer_used_twice_keeps_its_names_and_sums_its_gradients() -> None:
+    shared = mg.Dense(3, 3)
+
+    @define(eq=False, repr=False)
+    class Twice(mg.Layer):
+        """Dense(2, 3), tanh, then the same Dense(3, 3) and tanh twice (shared weights)."""
+
+        first: mg.Layer = field(factory=lambda: mg.Sequential([mg.Dense(2, 3), mg.Tanh()]))
+
+        @override
+        def children(self) -> list[mg.Layer]:
+            return [self.first, shared]
+
+        @override
+        def explain_lines(self, tape: Tape) -> None:
+            self.first.explain_lines(tape)
+            for _ in range(2):
+                shared.explain_lines(tape)
+                mg.Tanh().explain_lines(tape)
+
+    result = build(Twice(), MeanSquaredError(), 4)
+    forward = equations(result.forward_lines)
+    assert forward[2:6] == ["Z2 = W2 A1 + b2", "A2 = tanh(Z2)", "Z2_2 = W2 A2 + b2",
+                            "A2_2 = tanh(Z2_2)"]
+    backward = equations(result.backward_lines)
+    assert "dW2 = (1/m) dZ2_2 A2^T + (1/m) dZ2 A1^T" in backward
+    assert "db2 = (1/m) sum(dZ2_2, axis=1) + (1/m) sum(dZ2, axis=1)" in backward
+    assert sum(line.startswith("dW2 =") for line in backward) == 1
+    assert not any(line.startswith("dW3") for line in backward)
