@@ -99,6 +99,13 @@ class Dropout(Layer):
         return n_in
 
     @override
+    def infer(self, A: Array) -> Array:
+        """Inference is the identity, as in eval mode; no mask is drawn."""
+        if A.__class__ is not np.ndarray or A.ndim != 2 or A.dtype.kind != "f" or not A.shape[1]:
+            A = as_float_matrix(self, A, None, "A")
+        return A
+
+    @override
     def explain_lines(self, tape: Tape) -> None:
         """As in training: a fresh mask D scales the kept units by 1/(1 - rate)."""
         if type(self).forward is not Dropout.forward:  # a subclass that computes something else
