@@ -342,9 +342,10 @@ def generic_lines(layer: Any, tape: Tape) -> None:
     shape = layer.output_shape(prev.shape)
     kind = prev.name[0] if prev.name[:1] in ("A", "Z") else "A"
     out = tape.fresh(f"{kind}{tape.level}_{function_name(layer)}")
-    tape.forward_line(out, f"{layer!r}.forward({prev.name})", tape.named_shape(out, shape))
+    shown = repr(layer).splitlines()[0] + ("...)" if "\n" in repr(layer) else "")
+    tape.forward_line(out, f"{shown}.forward({prev.name})", tape.named_shape(out, shape))
 
     def backward(grad: Grad) -> Term:
-        return Term(f"{layer!r}.backward({grad.name})")
+        return Term(f"{shown}.backward({grad.name})")
 
     tape.advance(layer, Var(out, shape), backward)

@@ -326,3 +326,71 @@ def test_a_layer_used_twice_keeps_its_names_and_sums_its_gradients() -> None:
     assert "db2 = (1/m) sum(dZ2_2, axis=1) + (1/m) sum(dZ2, axis=1)" in backward
     assert sum(line.startswith("dW2 =") for line in backward) == 1
     assert not any(line.startswith("dW3") for line in backward)
+
+
+# -- the real containers: Graph, the merge layers, Residual ----------------------------
+
+
+def test_a_graph_with_a_skip_connection_writes_the_fork_as_a_sum() -> None:
+    x = mg.Input(2, name="x")
+    h = mg.Tanh()(mg.Dense(2, 3, rng=0)(x))
+    r = mg.Add()([h, mg.Tanh()(mg.Dense(3, 3, rng=1)(h))])
+    model = mg.Graph(inputs=x, outputs=mg.Dense(3, 1, rng=2)(r))
+    result = build(model, MeanSquaredError(), 5)
+    assert equations(result.forward_lines)[:5] == [
+        "Z1 = W1 x + b1", "A1 = tanh(Z1)", "Z2 = W2 A1 + b2", "A2 = tanh(Z2)", "S2 = A1 + A2"]
+    backward = equations(result.backward_lines)
+    assert backward[3:5] == ["dS2 = W3^T dZ3", "dA2 = dS2"]
+    assert "dA1 = W2^T dZ2 + dS2" in backward and "dW1 = (1/m) dZ1 x^T" in backward
+    assert "Batch: m = 5 examples as columns, x (2, 5), Y (1, 5)" in result.title
+    # the lines compute what Graph.backward computes
+    X = np.random.default_rng(0).normal(size=(2, 5))
+    dA = np.random.default_rng(1).normal(size=(1, 5))
+    model.forward(X)
+    model.backward(dA)
+    first, second, out = (node.layer for node in model.nodes if isinstance(node.layer, mg.Dense))
+    A1 = np.tanh(first.W @ X + first.b)
+    A2 = np.tanh(second.W @ A1 + second.b)
+    dS2 = out.W.T @ dA
+    dZ2 = dS2 * (1 - A2**2)
+    dA1 = second.W.T @ dZ2 + dS2
+    dZ1 = dA1 * (1 - A1**2)
+    np.testing.assert_allclose(dZ1 @ X.T / 5, first.dW)
+    np.testing.assert_allclose(dZ2 @ A1.T / 5, second.dW)
+
+
+def test_a_graph_with_two_inputs_and_two_outputs() -> None:
+    a, b = mg.Input(2, name="a"), mg.Input(3, name="b")
+    c = mg.Concat()([mg.ReLU()(mg.Dense(2, 4)(a)), mg.ReLU()(mg.Dense(3, 2)(b))])
+    gated = mg.Multiply()([c, mg.Sigmoid()(mg.Dense(6, 6)(c))])
+    model = mg.Graph(inputs=[a, b],
+                     outputs=[mg.Sigmoid()(mg.Dense(6, 1)(gated)), mg.Dense(6, 2)(gated)])
+    result = build(model, [BinaryCrossEntropy(), MeanSquaredError()], 8)
+    forward = equations(result.forward_lines)
+    assert "C2 = [A1; A2]" in forward and "P3 = C2 * A3" in forward
+    assert forward[-3:] == ["J1 = -(1/m) sum(Y1 * log(A4) + (1 - Y1) * log(1 - A4))",
+                            "J2 = (1/m) sum((Z5 - Y2)^2)", "J = J1 + J2"]
+    backward = equations(result.backward_lines)
+    assert "dP3 = W4^T dZ4 + W5^T dZ5" in backward
+    assert "dA3 = dP3 * C2" in backward
+    assert "dC2 = W3^T dZ3 + dP3 * A3" in backward
+    assert "dA2 = dC2[4:6]" in backward and "dA1 = dC2[0:4]" in backward
+    assert "a (2, 8), b (3, 8), Y1 (1, 8), Y2 (2, 8)" in result.title
+
+
+def test_residual_writes_its_block_then_the_sum() -> None:
+    block = mg.Sequential([mg.Dense(3, 3), mg.ReLU()])
+    net = mg.Sequential([mg.Dense(2, 3), mg.ReLU(), mg.Residual(block), mg.Dense(3, 1)])
+    result = build(net, MeanSquaredError())
+    assert "S2 = A1 + A2" in equations(result.forward_lines)
+    assert "dA1 = W2^T dZ2 + dS2" in equations(result.backward_lines)
+
+
+def test_a_graph_that_uses_a_layer_twice_sums_its_gradient() -> None:
+    x = mg.Input(3, name="x")
+    shared = mg.Dense(3, 3)
+    y = mg.Tanh()(shared(mg.Tanh()(shared(x))))
+    result = build(mg.Graph(inputs=x, outputs=y), MeanSquaredError())
+    assert equations(result.forward_lines)[:4] == [
+        "Z1 = W1 x + b1", "A1 = tanh(Z1)", "Z1_2 = W1 A1 + b1", "A1_2 = tanh(Z1_2)"]
+    assert "dW1 = (1/m) dZ1_2 A1^T + (1/m) dZ1 x^T" in equations(result.backward_lines)
