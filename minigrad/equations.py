@@ -15,6 +15,12 @@ reads ``tape.currents`` and returns one term per input.
 
 The input data needs no gradient, so no ``dX`` line is written.
 
+Shapes are per example: a :class:`Var` of shape ``(3, 28, 28)`` is written
+``(3, 28, 28, m)``, and :meth:`Tape.fixed_shape` writes a weight's shape with
+no m (a convolution's ``W1 (8, 3, 3, 3)``). A layer used at several places
+(shared weights) takes its number with :meth:`Tape.level_of` and writes its
+parameter gradients with :meth:`Tape.parameter_line`, which adds the uses up.
+
 This module imports no layer and no loss: layers import it.
 """
 

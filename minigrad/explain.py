@@ -11,8 +11,6 @@ same).
 
 from __future__ import annotations
 
-from typing import Any
-
 from minigrad.activations import activation_text
 from minigrad.equations import (
     Grad,
@@ -50,5 +48,4 @@ def build(
 
         raise InputError(f"explain: expected a minigrad Layer or Sequential, got "
                          f"{type(model).__name__}")
-    result: Any = model.explanation(loss, m, n_x=n_x)
-    return result  # type: ignore[no-any-return]
+    return model.explanation(loss, m, n_x=n_x)
