@@ -17,7 +17,15 @@ is not held to the central difference: its analytic value must lie between
 the left and right slopes, and it is counted separately. An entry that fails
 is looked at again with smaller steps, since kinks one or two steps away
 (many examples near ReLU's 0 while a bias moves) spoil every estimate at the
-full step; a wrong derivative fails at every step.
+full step; a wrong derivative fails at every step. Near the edge of a
+function's domain (a probability within 1e-8 of 0 or 1 fed to a loss) only
+small steps are valid; there a difference within the cost's rounding is not
+counted against the layer.
+
+The report names each wrong gradient as the notes do (``dZ1`` for the input
+of the activation after the first Dense, ``dW2``), says how many of its
+entries are wrong and, for an activation, for which values of Z. The whole
+model's failures that follow from a layer's own are listed as consequences.
 """
 
 from __future__ import annotations
