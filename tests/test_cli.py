@@ -216,6 +216,9 @@ def test_python_dash_m_runs_the_demo_in_a_real_process(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "vs  logistic regression 47.0%" in done.stdout
+    # in a pipe the progress is a few plain lines: the first epoch, every sixth, the last
+    epochs = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("Epoch ")]
+    assert epochs == ["1/30", "6/30", "12/30", "18/30", "24/30", "30/30"]
     assert (tmp_path / "out" / "planar_boundary.png").exists()
 
 

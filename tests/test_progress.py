@@ -62,6 +62,21 @@ def test_long_runs_print_about_fifty_lines(capsys: pytest.CaptureFixture[str]) -
     assert epochs == [1, *range(3, 121, 3)]  # every ceil(120 / 50) = 3rd epoch, and the last
 
 
+def test_max_lines_sets_how_many_lines_a_long_run_prints(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    train(120, verbose=False, callbacks=[ProgressLogger(max_lines=5)])
+    lines = capsys.readouterr().out.splitlines()
+    epochs = [int(line.split()[1].split("/")[0]) for line in lines[:-1]]
+    assert epochs == [1, 24, 48, 72, 96, 120]  # every ceil(120 / 5) = 24th epoch, and the first
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_max_lines_must_be_a_positive_int(bad: object) -> None:
+    with pytest.raises(ValueError, match=f"max_lines must be a positive int, got {bad!r}"):
+        ProgressLogger(max_lines=bad)  # type: ignore[arg-type]
+
+
 def test_an_early_stop_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
     class StopAtTwo(mg.Callback):
         def on_epoch_end(self, state: mg.TrainState) -> None:
