@@ -159,8 +159,10 @@ class ProgressLogger(Callback):
         summary = f"Trained {n_epochs} epoch{'s' if n_epochs != 1 else ''} in " + format_seconds(
             elapsed
         )
-        if state.stop_reason:
-            summary += f"; stopped at epoch {n_epochs}: {state.stop_reason}"
+        if state.stop_requested:  # by a callback, before the last epoch asked for
+            summary += f"; stopped early: {state.stop_reason}"
+        elif state.stop_reason:  # all epochs ran; a note such as restoring the best weights
+            summary += f"; {state.stop_reason}"
         print(summary, file=self._out, flush=True)
 
     def close(self) -> None:

@@ -74,7 +74,12 @@ def check_03(out: str, tmp_path: Path) -> None:
 def check_04(out: str, tmp_path: Path) -> None:
     if "skipped" in out:  # scikit-learn is an optional extra
         pytest.skip("scikit-learn is not installed")
-    assert number(r"test accuracy ([0-9.]+%)", out) > 0.85
+    accuracy = number(r"test accuracy ([0-9.]+%)", out)
+    assert accuracy > 0.85
+    right = re.search(r": (\d+) of (\d+) held-out images read right", out)
+    assert right, out
+    assert int(right.group(1)) / int(right.group(2)) == pytest.approx(accuracy, abs=6e-4)
+    assert "stopped at epoch" not in out
     assert "confusion matrix" in out
     assert [p.name for p in pictures(tmp_path)] == ["digits_training.png"]
 
