@@ -205,7 +205,8 @@ class Sequential(Layer):
     def summary(self, n_x: int, *, print_fn: Any = print) -> str:
         """Print and return a table of layers, output shapes and parameter counts.
 
-        ``n_x`` is the number of input features (rows of X).
+        ``n_x`` is the number of input features (rows of X). In a notebook
+        (IPython), with the default ``print_fn``, the table shows as HTML.
         """
         rows = [("#", "Layer", "Output shape", "Params")]
         n: int | None = n_x
@@ -221,8 +222,13 @@ class Sequential(Layer):
         rule = "-" * (sum(widths) + 6)
         lines = [fmt.format(*rows[0]), rule, *(fmt.format(*r) for r in rows[1:]), rule,
                  f"Total parameters: {self.n_parameters():,}"]
-        text = "\n".join(lines)
-        print_fn(text)
+        from minigrad._notebook import Summary, in_ipython
+
+        text = Summary("\n".join(lines), rows[0], rows[1:], lines[-1])
+        if print_fn is print and in_ipython():
+            text.show()
+        else:
+            print_fn(text)
         return text
 
     def _index(self, layer: Layer | None) -> int:
