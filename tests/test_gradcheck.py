@@ -456,14 +456,31 @@ def test_the_worst_entry_is_the_true_gradient_difference() -> None:
     assert worst.numeric == pytest.approx(G * (z * z + 1), rel=1e-8)
 
 
+class SlightlyOffTanh(mg.Tanh):
+    """g' off by a factor 1 + 1e-6: ten times the default tolerance."""
+
+    def g_prime(self, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
+        out: np.ndarray = (1 - A * A) * (1 + 1e-6)
+        return out
+
+
 def test_tolerance_decides_truthiness() -> None:
     X = normal(4, (3, 5))
-    loose = mg.gradcheck(mg.Tanh(), X)
-    strict = mg.gradcheck(mg.Tanh(), X, tolerance=0.0)
+    loose = mg.gradcheck(SlightlyOffTanh(), X, tolerance=1e-5)
+    strict = mg.gradcheck(SlightlyOffTanh(), X)
     assert loose
-    assert loose.max_relative_error > 0.0
     assert not strict
-    assert 0.0 < strict.max_relative_error <= 1e-7
+    assert strict.max_relative_error == pytest.approx(1e-6, rel=1e-3)
+
+
+def test_differences_within_rounding_pass_and_are_counted() -> None:
+    X = normal(4, (3, 5))
+    exact = mg.gradcheck(mg.Tanh(), X, tolerance=0.0)
+    # every entry differs from its central difference by rounding only
+    assert exact, str(exact)
+    assert 0.0 < exact.max_relative_error <= 1e-9
+    assert exact.n_rounding == 15
+    assert str(exact).endswith("over 15 entries, 15 within the cost's rounding")
 
 
 def test_max_entries_samples_each_array() -> None:
@@ -669,3 +686,26 @@ def test_the_report_shows_as_a_table_in_a_notebook() -> None:
     passed = mg.gradcheck(mg.Tanh(), normal(1, (2, 3)))._repr_html_()
     assert passed.startswith('<p><b style="color:#1a7f37">gradcheck passed</b>')
     assert "<table>" not in passed
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_a_small_error_in_a_trained_net_is_still_caught(seed: int) -> None:
+    # the rounding allowances near 0 and 1 must not hide a derivative 1e-6 off
+    net, X, Y = _tutorial_net_after_training(seed)
+    off = mg.Sequential([net[0], SlightlyOffTanh(), net[2], net[3]])
+    report = mg.gradcheck(off, X, Y, L.BinaryCrossEntropy())
+    assert not report
+    assert report.worst is not None and report.worst.part == "layer 1 (SlightlyOffTanh())"
+
+
+def test_a_trained_softmax_net_with_tiny_gradients_passes_with_no_kinks() -> None:
+    # trained to a loss near 0: the model's gradients are ~1e-7 and rounding of the cost
+    # (whose terms are larger than J itself) must be neither an error nor a kink
+    X, y = mg.datasets.moons(60, noise=0.1, seed=0)
+    labels = np.asarray(y).reshape(-1).astype(int)
+    net = mg.Sequential([mg.Dense(2, 6, rng=1), mg.Tanh(), mg.Dense(6, 2, rng=11), mg.Softmax()])
+    mg.fit(net, X, labels, loss=L.CategoricalCrossEntropy(),
+           optimizer=mg.optim.Adam(net.parameters(), lr=0.05), epochs=300, verbose=False)
+    report = mg.gradcheck(net, X[:, :20], labels[:20], L.CategoricalCrossEntropy())
+    assert report, str(report)
+    assert report.n_kinks == 0, str(report)
