@@ -59,8 +59,12 @@ class Summary(str):
     shown_in: int | None
 
     def __new__(
-        cls, text: str, header: Sequence[str], rows: Sequence[Sequence[str]], footer: str
-    ) -> Summary:
+        cls,
+        text: str,
+        header: Sequence[str] = (),
+        rows: Sequence[Sequence[str]] = (),
+        footer: str = "",
+    ) -> Summary:  # the defaults let copy and pickle rebuild it from the text alone
         summary = super().__new__(cls, text)
         summary.header = tuple(header)
         summary.rows = tuple(tuple(row) for row in rows)
