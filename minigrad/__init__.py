@@ -5,9 +5,10 @@ backpropagation is the chain rule marched back through the list. Examples
 are columns: X has shape (n_x, m), Z = W A_prev + b, A = g(Z).
 """
 
-import importlib
-from types import ModuleType
-from typing import TYPE_CHECKING
+# underscore names: `mg.<TAB>` and dir(mg) offer only the library
+import importlib as _importlib
+from types import ModuleType as _ModuleType
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from minigrad import callbacks, functional, init, losses, metrics, optim
 from minigrad._rng import seed
@@ -81,18 +82,23 @@ __all__ += [  # training (issue 3)
 # `import minigrad` stays quick; mg.plot needs matplotlib only when it draws.
 _LAZY_MODULES = ("data", "datasets", "plot")
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from minigrad import data as data
     from minigrad import datasets as datasets
     from minigrad import plot as plot
 
 
-def __getattr__(name: str) -> ModuleType:
+def __getattr__(name: str) -> _ModuleType:
     if name in _LAZY_MODULES:
-        module = importlib.import_module(f"minigrad.{name}")
+        module = _importlib.import_module(f"minigrad.{name}")
         globals()[name] = module
         return module
     raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
 
 
 __all__ += list(_LAZY_MODULES)
+
+
+def __dir__() -> list[str]:
+    """The public names (the lazy modules among them, loaded or not) and the dunders."""
+    return sorted({*__all__, *(n for n in globals() if n.startswith("__") and n.endswith("__"))})
