@@ -90,3 +90,24 @@ def __getattr__(name: str) -> ModuleType:
 
 
 __all__ += list(_LAZY_MODULES)
+
+# -- interop (issue 11) ---------------------------------------------------------------------
+# mg.export (ONNX, PyTorch) and mg.sklearn load on first use like the modules above; neither
+# needs its optional package to be imported, only to be used.
+from minigrad.errors import ExportError  # noqa: E402
+
+_LAZY_MODULES += ("export", "sklearn")
+
+if TYPE_CHECKING:
+    from minigrad import export as export
+    from minigrad import sklearn as sklearn
+
+
+def from_torch(module: object) -> Layer:
+    """A minigrad model from a PyTorch ``nn.Sequential``: see :func:`minigrad.export.from_torch`."""
+    from minigrad.export.torch import from_torch as convert
+
+    return convert(module)
+
+
+__all__ += ["ExportError", "export", "from_torch", "sklearn"]
