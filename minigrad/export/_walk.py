@@ -19,6 +19,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any, Generic, Literal, TypeVar
 
+from minigrad.activations import Activation
+from minigrad.dropout import Dropout
 from minigrad.layer import Layer
 from minigrad.sequential import Sequential
 
@@ -85,7 +87,12 @@ def input_shapes(layer: Layer) -> list[Shape | None]:
     if what == "graph":
         return [_shape(node.shape) for node in graph_inputs(layer)]
     if what == "sequential":
-        return input_shapes(layer[0]) if len(layer) else [None]  # type: ignore[arg-type]
+        for child in layer.layers:  # type: ignore[attr-defined]
+            found = input_shapes(child)
+            # an activation or dropout in front keeps the shape: the next layer tells it
+            if found != [None] or not isinstance(child, Activation | Dropout):
+                return found
+        return [None]
     if what == "residual":
         return input_shapes(residual_block(layer))
     for name in ("n_in", "n_features"):

@@ -195,6 +195,8 @@ def to_onnx(
         graph, opset_imports=opsets, producer_name="minigrad",
         ir_version=onnx.helper.find_min_ir_version_for(opsets),
     )
+    if any(not o.type.tensor_type.HasField("shape") for o in proto.graph.output):
+        proto = onnx.shape_inference.infer_shapes(proto)  # fills in the shapes a layer did not tell
     onnx.checker.check_model(proto, full_check=True)
     if path is not None:
         onnx.save(proto, os.fspath(path))
