@@ -336,7 +336,8 @@ def _linear(module: Any) -> Layer:
     dense = Dense(module.in_features, module.out_features, dtype=_dtype_of(module, module.weight),
                   rng=0)  # rng=0: the copied weights replace the draw; the default stays put
     dense.W = _numpy(module.weight)
-    dense.b = (0.0 if module.bias is None else _numpy(module.bias)[:, None])
+    if module.bias is not None:  # else b stays 0 (Dense's biases start at zero)
+        dense.b = _numpy(module.bias)[:, None]
     return dense
 
 
