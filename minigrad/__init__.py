@@ -73,7 +73,7 @@ __all__ += [  # training (issue 3)
 
 # The learner's tools load on first use (mg.datasets, mg.data, mg.plot), so that
 # `import minigrad` stays quick; mg.plot needs matplotlib only when it draws.
-_LAZY_MODULES = ("data", "datasets", "plot")
+_LAZY_MODULES: tuple[str, ...] = ("data", "datasets", "plot")
 
 if TYPE_CHECKING:
     from minigrad import data as data

@@ -26,9 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from minigrad import _rng
+from minigrad import _rng, optim
 from minigrad import activations as act
-from minigrad import optim
 from minigrad.dense import Dense
 from minigrad.layer import Layer
 from minigrad.losses import BinaryCrossEntropy, CategoricalCrossEntropy, Loss, MeanSquaredError

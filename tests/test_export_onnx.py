@@ -19,7 +19,9 @@ from conftest import ACTIVATIONS
 import minigrad as mg
 from minigrad.export.onnx import ONNX_CONVERTERS
 
-onnx = pytest.importorskip("onnx", reason="mg.export.to_onnx needs onnx: pip install 'minigrad[onnx]'")
+onnx = pytest.importorskip(
+    "onnx", reason="mg.export.to_onnx needs onnx: pip install 'minigrad[onnx]'"
+)
 ort = pytest.importorskip(
     "onnxruntime", reason="running exported models needs onnxruntime: pip install 'minigrad[onnx]'"
 )

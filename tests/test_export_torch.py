@@ -80,7 +80,7 @@ def test_dense_batchnorm_dropout_and_the_round_trip(dtype: Any) -> None:
     back = mg.from_torch(module)
     assert not back.training
     assert repr(back) == repr(model)
-    np.testing.assert_array_equal(back.predict(X), model.predict(X))  # the same weights, bit for bit
+    np.testing.assert_array_equal(back.predict(X), model.predict(X))  # the same weights exactly
 
 
 def test_weights_are_copied_not_shared() -> None:
@@ -172,7 +172,8 @@ def test_from_torch_builds_a_sequential_with_the_weights() -> None:
     module.eval()
     model = mg.from_torch(module)
     assert repr(model).splitlines()[1:4] == [
-        "  (0) Dense(n_in=4, n_out=6)", "  (1) LeakyReLU(alpha=0.2)", "  (2) Dense(n_in=6, n_out=6)"]
+        "  (0) Dense(n_in=4, n_out=6)", "  (1) LeakyReLU(alpha=0.2)",
+        "  (2) Dense(n_in=6, n_out=6)"]
     X = np.random.default_rng(0).normal(size=(4, 9))
     with torch.no_grad():
         assert_close(module(rows(X)), model.predict(X).T, np.float64)

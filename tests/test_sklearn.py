@@ -16,15 +16,17 @@ import pytest
 import minigrad as mg
 from minigrad import _rng
 
-pytest.importorskip("sklearn", reason="mg.sklearn needs scikit-learn: pip install 'minigrad[sklearn]'")
-from sklearn.base import clone  # noqa: E402
-from sklearn.datasets import load_iris, make_regression  # noqa: E402
-from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
-from sklearn.pipeline import Pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+pytest.importorskip(
+    "sklearn", reason="mg.sklearn needs scikit-learn: pip install 'minigrad[sklearn]'"
+)
+from sklearn.base import clone
+from sklearn.datasets import load_iris, make_regression
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from minigrad.sklearn import NeuralNetClassifier, NeuralNetRegressor  # noqa: E402
+from minigrad.sklearn import NeuralNetClassifier, NeuralNetRegressor
 
 # small nets and few epochs keep the checks quick; they still reach the accuracy and the
 # score that check_classifiers_train and check_regressors_train ask for

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 
-class Add(nn.Module):  # type: ignore[misc,unused-ignore]
+class Add(nn.Module):
     """``A = X_1 + X_2 + ...`` (minigrad's ``Add``)."""
 
     def forward(self, *xs: Any) -> Any:
@@ -23,7 +23,7 @@ class Add(nn.Module):  # type: ignore[misc,unused-ignore]
         return total
 
 
-class Multiply(nn.Module):  # type: ignore[misc,unused-ignore]
+class Multiply(nn.Module):
     """``A = X_1 * X_2 * ...``, elementwise (minigrad's ``Multiply``)."""
 
     def forward(self, *xs: Any) -> Any:
@@ -33,7 +33,7 @@ class Multiply(nn.Module):  # type: ignore[misc,unused-ignore]
         return product
 
 
-class Concat(nn.Module):  # type: ignore[misc,unused-ignore]
+class Concat(nn.Module):
     """Join the inputs along ``dim`` (minigrad's ``Concat`` along axis ``dim - 1``)."""
 
     def __init__(self, dim: int = 1) -> None:
@@ -47,7 +47,7 @@ class Concat(nn.Module):  # type: ignore[misc,unused-ignore]
         return f"dim={self.dim}"
 
 
-class Residual(nn.Module):  # type: ignore[misc,unused-ignore]
+class Residual(nn.Module):
     """``A = X + block(X)`` (minigrad's ``Residual``)."""
 
     def __init__(self, block: Any) -> None:
@@ -58,7 +58,7 @@ class Residual(nn.Module):  # type: ignore[misc,unused-ignore]
         return x + self.block(x)
 
 
-class GraphModule(nn.Module):  # type: ignore[misc,unused-ignore]
+class GraphModule(nn.Module):
     """A minigrad Graph as a PyTorch module: the same nodes, run in the same order.
 
     ``layers[i]`` is the module of the i-th distinct layer (a shared layer is one module,

@@ -246,13 +246,14 @@ def _input_shapes(
     model: Layer, given: Shape | Sequence[Shape] | None, n_inputs: int
 ) -> list[Shape]:
     if given is not None:
-        shapes = ([tuple(given)] if all(isinstance(d, int | None) for d in given)
-                  else [tuple(s) for s in given])  # type: ignore[union-attr]
+        items: list[Any] = list(given)
+        one = all(d is None or isinstance(d, int) for d in items)
+        shapes: list[Shape] = [tuple(items)] if one else [tuple(s) for s in items]
         if len(shapes) != n_inputs:
             raise ValueError(
                 f"to_onnx: {n_inputs} input shape(s) expected, one per input, got {len(shapes)}"
             )
-        return shapes  # type: ignore[return-value]
+        return shapes
     found = input_shapes(model)
     if any(s is None for s in found):
         raise ValueError(

@@ -282,10 +282,12 @@ def _from_module(torch: Any, module: Any, where: str) -> Layer:
     converter = FROM_TORCH_CONVERTERS.find(type(module)) or _builtin_from(torch).get(type(module))
     if converter is None:
         place = f"submodule {where!r}" if where else "module"
+        known = ", ".join(sorted(c.__name__ for c in _builtin_from(torch)))
+        name = type(module).__name__
         raise ExportError(
             f"from_torch: cannot convert {place} {module!r}: minigrad has no equivalent of "
-            f"{type(module).__name__}. Convertible: Sequential, {', '.join(sorted(c.__name__ for c in _builtin_from(torch)))}; "
-            f"a module of your own converts with @mg.export.register_from_torch({type(module).__name__})"
+            f"{name}. Convertible: Sequential, {known}; a module of your own converts with "
+            f"@mg.export.register_from_torch({name})"
         )
     try:
         return converter(module)
@@ -325,7 +327,7 @@ def _numpy(tensor: Any) -> Any:
 
 
 def _dtype_of(module: Any, tensor: Any) -> np.dtype[Any]:
-    dtype = np.dtype(_numpy(tensor).dtype)
+    dtype: np.dtype[Any] = np.dtype(_numpy(tensor).dtype)
     if dtype not in (np.float32, np.float64):
         raise ExportError(f"{module!r}: weights of dtype {dtype}; minigrad takes float32 and "
                           "float64 (convert with module.double() or module.float())")
