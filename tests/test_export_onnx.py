@@ -165,7 +165,6 @@ def test_a_leading_activation_needs_no_input_shape_but_a_lone_one_does() -> None
     check(mg.Tanh(), np.random.default_rng(0).normal(size=(3, 4)), np.float64, input_shape=(3,))
 
 
-@mg.register
 class Scale(mg.Layer):
     """A = factor * A_prev: a user's own layer for the hook tests."""
 

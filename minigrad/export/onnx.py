@@ -64,15 +64,15 @@ OnnxConverter = Callable[["OnnxBuilder", Any, list[str]], str]
 ONNX_CONVERTERS: Registry[OnnxConverter] = Registry("register_onnx")
 
 
-def register_onnx(cls: type) -> Callable[[OnnxConverter], OnnxConverter]:
-    """Decorator: ``converter(builder, layer, inputs) -> output`` writes a ``cls`` layer's nodes.
+def register_onnx(layer_class: type) -> Callable[[OnnxConverter], OnnxConverter]:
+    """Decorator: ``converter(builder, layer, inputs) -> output`` writes a ``layer_class`` layer's nodes.
 
     ``inputs`` are the names of the layer's input values (one, or several for a merge
     layer), batch-first; the converter adds nodes with ``builder.op`` and constants with
     ``builder.constant`` and returns the name of the output value. The class must match
     exactly: a subclass registers its own converter.
     """
-    return ONNX_CONVERTERS.decorator(cls)
+    return ONNX_CONVERTERS.decorator(layer_class)
 
 
 @define(eq=False, repr=False)
@@ -88,11 +88,11 @@ class OnnxBuilder:
     opset: int
     _helper: Any = field(repr=False)
     _numpy_helper: Any = field(repr=False)
-    nodes: list[Any] = field(factory=list)
-    initializers: list[Any] = field(factory=list)
-    prefix: str = ""
-    _used: set[str] = field(factory=set)
-    _scalars: dict[tuple[str, float], str] = field(factory=dict)
+    nodes: list[Any] = field(factory=list, init=False)
+    initializers: list[Any] = field(factory=list, init=False)
+    prefix: str = field(default="", init=False)
+    _used: set[str] = field(factory=set, init=False)
+    _scalars: dict[tuple[str, float], str] = field(factory=dict, init=False)
 
     @property
     def native(self) -> bool:

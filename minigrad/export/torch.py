@@ -51,18 +51,20 @@ FROM_TORCH_CONVERTERS: Registry[FromTorchConverter] = Registry("register_from_to
 _MERGES = ("Add", "Concat", "Multiply")
 
 
-def register_torch(cls: type) -> Callable[[TorchConverter], TorchConverter]:
-    """Decorator: ``converter(layer) -> torch.nn.Module`` converts a ``cls`` layer.
+def register_torch(layer_class: type) -> Callable[[TorchConverter], TorchConverter]:
+    """Decorator: ``converter(layer) -> torch.nn.Module`` converts a ``layer_class`` layer.
 
     The module takes and returns batch-first tensors and holds copies of the weights, in
     the layer's dtype. The class must match exactly: a subclass registers its own.
     """
-    return TORCH_CONVERTERS.decorator(cls)
+    return TORCH_CONVERTERS.decorator(layer_class)
 
 
-def register_from_torch(cls: type) -> Callable[[FromTorchConverter], FromTorchConverter]:
-    """Decorator: ``converter(module) -> Layer`` converts a ``torch.nn`` module of class ``cls``."""
-    return FROM_TORCH_CONVERTERS.decorator(cls)
+def register_from_torch(
+    module_class: type,
+) -> Callable[[FromTorchConverter], FromTorchConverter]:
+    """Decorator: ``converter(module) -> Layer`` converts a module of ``module_class``."""
+    return FROM_TORCH_CONVERTERS.decorator(module_class)
 
 
 def to_torch(model: Layer) -> Any:
