@@ -48,7 +48,7 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     ("Equations", "`model.explain(loss, m)` (a method of every layer, above) calls this; "
      "see [explain()](explain.md).", ["explain.explain"]),
     ("Saving and loading", "See [saving and loading](saving.md).",
-     ["load", "load_checkpoint", "register"]),
+     ["save", "load", "load_checkpoint", "register"]),
     ("Interop", "ONNX Runtime, PyTorch and scikit-learn, each with its extra; see "
      "[interop](interop.md).",
      ["export.to_onnx", "export.register_onnx", "export.OnnxBuilder", "export.to_torch",

@@ -47,7 +47,7 @@ from minigrad.errors import (
     StateError,
 )
 from minigrad.gradcheck import GradCheckEntry, GradCheckResult, gradcheck
-from minigrad.io import load, load_checkpoint
+from minigrad.io import load, load_checkpoint, save
 from minigrad.layer import Layer, Parameter
 from minigrad.registry import register
 from minigrad.sequential import Sequential
@@ -63,7 +63,7 @@ __all__ = [
     "Parameter",
     "ReLU", "Sequential", "ShapeError", "SiLU", "Sigmoid", "Softmax", "Softplus", "Softsign",
     "StateError", "Swish", "Tanh", "__version__", "functional", "gradcheck", "init", "load",
-    "load_checkpoint", "losses", "register", "seed",
+    "load_checkpoint", "losses", "register", "save", "seed",
 ]
 __all__ += [  # training (issue 3)
     "BatchNorm", "Callback", "DivergenceError", "Dropout", "EarlyStopping", "History",

@@ -11,30 +11,54 @@ from minigrad.errors import DTypeError, InputError, ShapeError
 
 
 def as_float_matrix(owner: object, X: Any, dtype: np.dtype[Any] | None, what: str) -> Array:
-    """``X`` as a 2-D float array of ``dtype`` (or its own float dtype when None).
+    """``X`` as a 2-D float array ``(features, m)`` of ``dtype`` (its own float dtype when None).
 
     Integers and other float widths are cast; bools, complex, strings and
     objects are refused, as are arrays that are not 2-D or have no columns.
+    """
+    return as_float_batch(owner, X, dtype, what, ndim=2)
+
+
+def as_float_batch(
+    owner: object, X: Any, dtype: np.dtype[Any] | None, what: str, ndim: int | None = None
+) -> Array:
+    """``X`` as a float batch with examples on the last axis, of ``dtype`` (or its own).
+
+    ``ndim`` fixes the number of axes (2 for columns ``(features, m)``, 4 for
+    images ``(c, h, w, m)``); None accepts any batch of at least 2 axes.
+    Integers and other float widths are cast; bools, complex, strings and
+    objects are refused, as is a batch with no examples.
     """
     try:
         arr = np.asarray(X) if not isinstance(X, np.ndarray) else X
     except (ValueError, TypeError) as err:  # ragged nested lists, odd objects
         raise DTypeError(f"{owner!r}: cannot read {what} as an array of numbers: {err}") from None
+    if type(arr) is not np.ndarray:  # np.matrix and other subclasses: a plain view
+        arr = np.asarray(arr).view(np.ndarray)
     kind = arr.dtype.kind
     if kind not in "fiu":
         raise DTypeError(
             f"{owner!r}: expected {what} to hold real numbers, got dtype {arr.dtype}"
             + (" (cast booleans with .astype(float) if you mean 0/1)" if kind == "b" else "")
         )
-    if arr.ndim != 2:
+    if (arr.ndim != ndim) if ndim is not None else arr.ndim < 2:
         hint = ""
         if arr.ndim == 1:
             hint = "; a single example is a column: use X.reshape(-1, 1)"
+        elif ndim == 2 and arr.ndim == 4:
+            hint = "; images (c, h, w, m) become columns through mg.Flatten()"
+        elif ndim == 4 and arr.ndim == 2:
+            hint = "; columns hold flat examples: reshape them to images with X.reshape(c, h, w, m)"
+        expected = (
+            "2-D (features, m) with examples as columns" if ndim == 2
+            else f"{ndim}-D (channels, height, width, m) with examples on the last axis"
+            if ndim == 4 else "at least 2-D with examples on the last axis"
+        )
         raise ShapeError(
-            f"{owner!r}: expected {what} to be 2-D (features, m) with examples as columns, "
+            f"{owner!r}: expected {what} to be {expected}, "
             f"got {arr.ndim}-D shape {arr.shape}{hint}"
         )
-    if arr.shape[1] == 0:
+    if arr.shape[-1] == 0:
         raise ShapeError(f"{owner!r}: {what} is an empty batch (shape {arr.shape}); need m >= 1")
     target = dtype if dtype is not None else (arr.dtype if kind == "f" else np.dtype(np.float64))
     return arr.astype(target, copy=False)

@@ -18,10 +18,9 @@ import numpy as np
 
 from minigrad._typing import Array
 from minigrad.errors import DivergenceError, InputError
-from minigrad.layer import Layer, Parameter, rewind_generators
+from minigrad.layer import Layer, Parameter, indexed_leaves, rewind_generators
 from minigrad.losses import Loss
 from minigrad.optim.optimizer import Optimizer
-from minigrad.sequential import indexed_leaves
 
 if TYPE_CHECKING:
     from minigrad.callbacks import TrainState

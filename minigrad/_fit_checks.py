@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from minigrad import metrics as metrics_module
-from minigrad._checks import as_float_matrix, check_finite
+from minigrad._checks import as_float_batch, check_finite
 from minigrad._typing import Array
 from minigrad.errors import DTypeError, InputError, ShapeError
 from minigrad.layer import Layer
@@ -38,21 +38,23 @@ def prepare(owner: str, model: Layer, X: Any, Y: Any) -> tuple[Array, Any]:
     if not isinstance(model, Layer):
         raise TypeError(f"{owner}: model must be a minigrad Layer, got {type(model).__name__}")
     who = _Owner(owner)
-    X = as_float_matrix(who, X, model.dtype, "X")
+    X = as_float_batch(who, X, model.dtype, "X")
     check_finite(who, X, "X")
-    n_x, m = X.shape
+    m = X.shape[-1]
     try:
-        n_out = model.output_size(n_x)
+        out_shape = model.output_shape(X.shape[:-1])
     except ShapeError as err:
         hint = ""
         try:
-            model.output_size(m)
-            hint = "\nExamples are columns; did you pass X instead of X.T?"
+            if X.ndim == 2:
+                model.output_shape((m,))
+                hint = "\nExamples are columns; did you pass X instead of X.T?"
         except ShapeError:
             pass
         raise ShapeError(
             f"{owner}: X of shape {X.shape} does not fit the model: {err}{hint}"
         ) from None
+    n_out = out_shape[0] if out_shape is not None and len(out_shape) == 1 else None
     Y_arr = Y if isinstance(Y, np.ndarray) else np.asarray(Y)
     if Y_arr.dtype.kind not in "fiub":
         raise DTypeError(f"{owner}: expected Y to hold numbers, got dtype {Y_arr.dtype}")

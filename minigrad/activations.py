@@ -19,12 +19,12 @@ import numpy as np
 from attrs import define, field
 from typing_extensions import override
 
-from minigrad._checks import as_float_matrix
+from minigrad._checks import as_float_batch
 from minigrad._erf import erfc
 from minigrad._typing import Array
 from minigrad.errors import ShapeError
 from minigrad.functional import constants, sigmoid, softmax, softplus
-from minigrad.layer import Layer
+from minigrad.layer import Layer, Shape
 
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -52,8 +52,8 @@ class Activation(Layer):
 
     @override
     def forward(self, Z: Array) -> Array:
-        if Z.__class__ is not np.ndarray or Z.ndim != 2 or Z.dtype.kind != "f" or not Z.shape[1]:
-            Z = as_float_matrix(self, Z, None, "Z")
+        if Z.__class__ is not np.ndarray or Z.ndim < 2 or Z.dtype.kind != "f" or not Z.shape[-1]:
+            Z = as_float_batch(self, Z, None, "Z")
         A = self.g(Z)
         self.Z, self.A = Z, A
         return A
@@ -68,8 +68,8 @@ class Activation(Layer):
         return dA * self.g_prime(Z, A)
 
     @override
-    def output_size(self, n_in: int | None) -> int | None:
-        return n_in
+    def output_shape(self, shape: Shape | None) -> Shape | None:
+        return shape  # elementwise: any shape
 
     def _check_grad(self, dA: Any, A: Array) -> None:
         if dA.__class__ is not np.ndarray or dA.shape != A.shape:
@@ -128,8 +128,8 @@ class OutputActivation(Activation):
     @override
     def forward(self, Z: Array) -> Array:
         # Activation.forward inlined: on the planar net a call level is a few percent
-        if Z.__class__ is not np.ndarray or Z.ndim != 2 or Z.dtype.kind != "f" or not Z.shape[1]:
-            Z = as_float_matrix(self, Z, None, "Z")
+        if Z.__class__ is not np.ndarray or Z.ndim < 2 or Z.dtype.kind != "f" or not Z.shape[-1]:
+            Z = as_float_batch(self, Z, None, "Z")
         A = self.g(Z)
         self.Z, self.A, self._handoff = Z, A, None
         _LATEST[0] = self

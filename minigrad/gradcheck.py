@@ -32,9 +32,9 @@ from attrs import frozen
 from minigrad._checks import as_float_matrix, check_finite
 from minigrad._typing import Array
 from minigrad.errors import InputError
-from minigrad.layer import Layer, rewind_generators
+from minigrad.layer import Layer, indexed_leaves, leaves, rewind_generators
 from minigrad.losses import Loss
-from minigrad.sequential import Sequential, indexed_leaves, leaves
+from minigrad.sequential import Sequential
 
 
 @frozen

@@ -8,14 +8,25 @@ Gradient scale, stated once for the whole library (the notes' convention):
 * Parameter gradients are batch means and carry the ``1/m``:
   ``dW = (1/m) dZ A_prev^T`` and ``db = (1/m) sum_i dZ[:, i]``.
 
+Examples sit on the last axis: a batch is ``(n_features, m)`` for vectors and
+``(channels, height, width, m)`` for images, so m is always ``X.shape[-1]``.
+
 ``backward`` *assigns* parameter gradients (no accumulation), so there is no
-``zero_grad`` step. A layer object may therefore appear only once in a net.
+``zero_grad`` step. A layer object used at several nodes of a :class:`~minigrad.Graph`
+shares its weights: the graph keeps each use's forward cache, and the layer's
+parameter gradients are the *sum* over its uses (``dW = dW_use1 + dW_use2``),
+as the chain rule gives for a weight that feeds several paths. A Sequential,
+which is a chain, refuses a repeated layer.
+
+Containers (Sequential, Graph, Residual, or a user's own) are layers that
+override :meth:`Layer.children`; the base class then walks the children for
+parameters, buffers, train/eval mode and dtype, and :func:`leaves` and
+:func:`indexed_leaves` reach every leaf of any container.
 """
 
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Self
 
@@ -25,11 +36,14 @@ from attrs import define, field
 
 from minigrad._checks import check_finite
 from minigrad._typing import Array, DTypeLike
-from minigrad.errors import InputError, StateError
+from minigrad.errors import InputError, ShapeError, StateError
 
 if TYPE_CHECKING:
     from minigrad.explain import Tape
     from minigrad.losses import Loss
+
+Shape = tuple[int, ...]
+"""The shape of one example: ``(n,)`` for a column, ``(c, h, w)`` for an image."""
 
 
 @define(eq=False, repr=False)
@@ -121,13 +135,31 @@ class Layer:
     def __call__(self, A_prev: Array, /) -> Array:
         return self.forward(A_prev)
 
-    def parameters(self) -> list[Parameter]:
-        """The layer's trainable parameters, in a fixed order (none by default)."""
+    def children(self) -> list[Layer]:
+        """The layers inside this one, each once (none for a leaf). Containers override it."""
         return []
 
+    def named_children(self) -> list[tuple[str, Layer]]:
+        """``(key, child)`` pairs; the key prefixes the child's parameter names (``"0"``)."""
+        return [(str(i), child) for i, child in enumerate(self.children())]
+
+    def parameters(self) -> list[Parameter]:
+        """The trainable parameters, in a fixed order; a container gives its children's."""
+        return [p for _, p in self.named_parameters()]
+
     def named_parameters(self) -> list[tuple[str, Parameter]]:
-        """``(name, parameter)`` pairs; containers prefix names with the layer index."""
-        return [(p.name, p) for p in self.parameters()]
+        """``(name, parameter)`` pairs; a container prefixes each with the child's key
+        (``"2.W"``). A layer shared by several children is listed once."""
+        if type(self).parameters is not Layer.parameters:  # a leaf that lists its own
+            return [(p.name, p) for p in self.parameters()]
+        out: list[tuple[str, Parameter]] = []
+        seen: set[int] = set()
+        for key, child in self.named_children():
+            for name, p in child.named_parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    out.append((f"{key}.{name}", p))
+        return out
 
     def n_parameters(self) -> int:
         """Total number of trainable scalars."""
@@ -137,13 +169,23 @@ class Layer:
         """Non-trainable state arrays (BatchNorm's running statistics), by name.
 
         The arrays themselves are returned, not copies: a loader restores them
-        in place with ``layer.buffers()[name][...] = saved``. None by default.
+        in place with ``layer.buffers()[name][...] = saved``. A container gives
+        its children's, prefixed like parameter names. None for a plain layer.
         """
-        return {}
+        out: dict[str, Array] = {}
+        seen: set[int] = set()
+        for key, child in self.named_children():
+            for name, array in child.buffers().items():
+                if id(array) not in seen:
+                    seen.add(id(array))
+                    out[f"{key}.{name}"] = array
+        return out
 
     def train(self, mode: bool = True) -> Self:
-        """Switch to training mode (``mode=False`` is eval mode). Returns the layer."""
+        """Switch to training mode (``mode=False``: eval mode), children too; returns the layer."""
         self.training = bool(mode)
+        for child in self.children():
+            child.train(mode)
         return self
 
     def eval(self) -> Self:
@@ -190,29 +232,39 @@ class Layer:
         target = np.dtype(dtype)
         if target.kind != "f":
             raise TypeError(f"{self!r}: dtype must be a float type, got {target}")
-        for p in self.parameters():
-            p.astype(target)
+        for child in self.children():
+            child.astype(target)
+        if not is_container(self):
+            for p in self.parameters():
+                p.astype(target)
         self._restore(dict.fromkeys(self._cache_names()))
         return self
+
+    def output_shape(self, shape: Shape | None, /) -> Shape | None:
+        """The shape of one output example for input examples of ``shape`` (None: unknown).
+
+        Containers use it to check that layers fit together. Raise a
+        ``ShapeError`` naming the layer when ``shape`` cannot be accepted. The
+        default serves layers on columns through :meth:`output_size`; layers
+        that take any shape (activations) or images (Conv2D) override this.
+        """
+        if type(self).output_size is Layer.output_size:
+            return None  # a layer that says nothing of shapes accepts any
+        if shape is not None and len(shape) != 1:
+            raise ShapeError(
+                f"{self!r}: expects examples as columns (n_in, m), but each example has shape "
+                f"{shape}; put mg.Flatten() before it to turn images into columns"
+            )
+        n = self.output_size(None if shape is None else shape[0])
+        return None if n is None else (n,)
 
     def output_size(self, n_in: int | None) -> int | None:
         """Rows of the output for ``n_in`` input rows; None when unknown.
 
-        Containers use it to check that consecutive layers fit. Raise a
+        The short form of :meth:`output_shape` for layers on columns. Raise a
         ``ShapeError`` when ``n_in`` cannot be accepted.
         """
         return None
-
-    def save(self, path: str | os.PathLike[str], optimizer: Any = None) -> None:
-        """Save this layer (or whole model) to one .npz file; reload it with ``mg.load(path)``.
-
-        With ``optimizer``, its ``state_dict()`` is saved too, so that training
-        can resume (``model, opt = mg.load_checkpoint(path)``). The write is atomic: an
-        error leaves any old file at ``path`` intact. See :mod:`minigrad.io`.
-        """
-        from minigrad.io import save
-
-        save(self, path, optimizer=optimizer)
 
     def explain(
         self,
@@ -300,6 +352,41 @@ class Layer:
     def _restore(self, snapshot: dict[str, Any]) -> None:
         for name, value in snapshot.items():
             setattr(self, name, value)
+
+
+def leaves(layer: Layer) -> list[Layer]:
+    """Every layer under ``layer`` that is not a container, each once, in forward order."""
+    return [leaf for _, leaf in indexed_leaves(layer)]
+
+
+def indexed_leaves(layer: Layer, prefix: str = "") -> list[tuple[str, Layer]]:
+    """``(index path, leaf)`` pairs in forward order, each leaf once: ``"2"``, or ``"1.0"``
+    inside a nested container; ``""`` for a layer that is not a container."""
+    out: list[tuple[str, Layer]] = []
+    seen: set[int] = set()
+    _walk(layer, prefix, out, seen)
+    return out
+
+
+def is_container(layer: Layer) -> bool:
+    """Whether ``layer`` holds other layers (its class overrides ``children``), even if none now."""
+    return type(layer).children is not Layer.children
+
+
+def _walk(layer: Layer, prefix: str, out: list[tuple[str, Layer]], seen: set[int]) -> None:
+    children = layer.named_children()
+    if not is_container(layer):
+        if id(layer) not in seen:
+            seen.add(id(layer))
+            out.append((prefix, layer))
+        return
+    for key, child in children:
+        _walk(child, f"{prefix}.{key}" if prefix else key, out, seen)
+
+
+def contains(container: Layer, target: Layer) -> bool:
+    """Whether ``target`` is ``container`` itself or nested anywhere inside it."""
+    return container is target or any(contains(c, target) for c in container.children())
 
 
 def generators_of(layer: Layer) -> list[tuple[str, np.random.Generator]]:

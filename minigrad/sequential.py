@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal, Self, overload
 
-import numpy as np
 from attrs import define, field
 from typing_extensions import override
 
-from minigrad._typing import Array, DTypeLike
+from minigrad._typing import Array
 from minigrad.errors import DTypeError, ShapeError
-from minigrad.layer import Layer, Parameter
+from minigrad.layer import Layer, Shape, contains, leaves
 
 
 @define(eq=False, repr=False, init=False)
@@ -69,17 +68,11 @@ class Sequential(Layer):
                 f"Sequential: layer {len(self._layers)} must be a minigrad Layer, "
                 f"got {type(layer).__name__}"
             )
-        if _contains(layer, self):
+        if contains(layer, self):
             raise ValueError(
                 "Sequential: cannot append a container to itself or to a container inside it"
             )
-        seen = {id(leaf) for leaf in leaves(self)}
-        for leaf in leaves(layer):
-            if id(leaf) in seen or leaf is self:
-                raise ValueError(
-                    f"Sequential: {leaf!r} appears twice; backward assigns gradients, so a "
-                    "layer object may be used only once. Create a second layer instead"
-                )
+        _refuse_repeats(self, layer)
         candidate = [*self._layers, layer]
         _check_chain(candidate)
         self._layers = candidate
@@ -142,51 +135,19 @@ class Sequential(Layer):
         self.backward(dA, input_grad=False)
 
     @override
-    def parameters(self) -> list[Parameter]:
-        return [p for layer in self._layers for p in layer.parameters()]
+    def children(self) -> list[Layer]:
+        return list(self._layers)
 
     @override
-    def named_parameters(self) -> list[tuple[str, Parameter]]:
-        return [
-            (f"{i}.{name}", p)
-            for i, layer in enumerate(self._layers)
-            for name, p in layer.named_parameters()
-        ]
-
-    @override
-    def buffers(self) -> dict[str, Array]:
-        return {
-            f"{i}.{name}": array
-            for i, layer in enumerate(self._layers)
-            for name, array in layer.buffers().items()
-        }
-
-    @override
-    def train(self, mode: bool = True) -> Self:
-        self.training = bool(mode)
+    def output_shape(self, shape: Shape | None) -> Shape | None:
         for layer in self._layers:
-            layer.train(mode)
-        return self
-
-    @override
-    def astype(self, dtype: DTypeLike) -> Self:
-        for layer in self._layers:
-            layer.astype(dtype)
-        return self
-
-    @property
-    @override
-    def dtype(self) -> np.dtype[Any] | None:
-        for layer in self._layers:
-            if layer.dtype is not None:
-                return layer.dtype
-        return None
+            shape = layer.output_shape(shape)
+        return shape
 
     @override
     def output_size(self, n_in: int | None) -> int | None:
-        for layer in self._layers:
-            n_in = layer.output_size(n_in)
-        return n_in
+        shape = self.output_shape(None if n_in is None else (n_in,))
+        return shape[0] if shape is not None and len(shape) == 1 else None
 
     @override
     def config(self) -> dict[str, Any]:
@@ -202,19 +163,19 @@ class Sequential(Layer):
         )
         return f"Sequential([\n{inner}\n])"
 
-    def summary(self, n_x: int, *, print_fn: Any = print) -> str:
+    def summary(self, n_x: int | tuple[int, ...], *, print_fn: Any = print) -> str:
         """Print and return a table of layers, output shapes and parameter counts.
 
-        ``n_x`` is the number of input features (rows of X).
+        ``n_x`` is the number of input features (rows of X), or the shape of one
+        example, ``(c, h, w)`` for images.
         """
         rows = [("#", "Layer", "Output shape", "Params")]
-        n: int | None = n_x
+        shape: Shape | None = (n_x,) if isinstance(n_x, int) else tuple(n_x)
         for i, layer in enumerate(self._layers):
-            n = layer.output_size(n)
-            rows.append(
-                (str(i), repr(layer).replace("\n", " "), f"({n if n is not None else '?'}, m)",
-                 f"{layer.n_parameters():,}")
-            )
+            shape = layer.output_shape(shape)
+            shown = ", ".join(str(n) for n in shape) + ", m" if shape is not None else "?, m"
+            rows.append((str(i), repr(layer).replace("\n", " "), f"({shown})",
+                         f"{layer.n_parameters():,}"))
         widths = [max(len(r[c]) for r in rows) for c in range(4)]
         aligns = (">", "<", "<", ">")
         fmt = "  ".join(f"{{:{a}{w}}}" for a, w in zip(aligns, widths, strict=True))
@@ -235,30 +196,22 @@ class Sequential(Layer):
         return f"(in layer {i} of {len(self._layers)} in Sequential: {shown})"
 
 
-def leaves(layer: Layer) -> list[Layer]:
-    """Every non-container layer under ``layer``, in forward order."""
-    return [leaf for _, leaf in indexed_leaves(layer)]
-
-
-def indexed_leaves(layer: Layer, prefix: str = "") -> list[tuple[str, Layer]]:
-    """``(index path, leaf)`` pairs in forward order: ``"2"``, or ``"1.0"`` inside a nested
-    container; ``""`` for a layer that is not a container."""
-    if isinstance(layer, Sequential):
-        return [
-            pair
-            for i, child in enumerate(layer._layers)
-            for pair in indexed_leaves(child, f"{prefix}.{i}" if prefix else str(i))
-        ]
-    return [(prefix, layer)]
-
-
-def _contains(container: Layer, target: Layer) -> bool:
-    """Whether ``target`` is ``container`` itself or nested anywhere inside it."""
-    if container is target:
-        return True
-    return isinstance(container, Sequential) and any(
-        _contains(child, target) for child in container._layers
-    )
+def _refuse_repeats(chain: Sequential, layer: Layer) -> None:
+    """A chain uses each layer once: refuse a layer, or a copy sharing its weights, twice."""
+    owners = {id(p): leaf for leaf in leaves(chain) for p in leaf.parameters()}
+    ids = {id(leaf) for leaf in leaves(chain)}
+    for leaf in leaves(layer):
+        shared = next((owners[id(p)] for p in leaf.parameters() if id(p) in owners), None)
+        if id(leaf) in ids or shared is not None:
+            what = "appears twice" if shared is None or shared is leaf else (
+                f"shares its weights with {shared!r} (a shallow copy?)"
+            )
+            raise ValueError(
+                f"Sequential: {leaf!r} {what}; a chain uses each layer once. Create a second "
+                "layer, or use mg.Graph to share one layer's weights between several places"
+            )
+        ids.add(id(leaf))
+        owners.update((id(p), leaf) for p in leaf.parameters())
 
 
 def _only_first_can_fail(leaves: list[Layer]) -> bool:
@@ -271,7 +224,7 @@ def _only_first_can_fail(leaves: list[Layer]) -> bool:
     """
     if not leaves:
         return True
-    rows_fixed = leaves[0].output_size(None) is not None
+    rows_fixed = leaves[0].output_shape(None) is not None
     return rows_fixed and all(_validates_first(leaf) for leaf in leaves[1:])
 
 
@@ -280,26 +233,32 @@ def _validates_first(layer: Layer) -> bool:
     return type(layer).__module__.startswith("minigrad.")
 
 
+def _described(shape: Shape | None) -> str:
+    if shape is not None and len(shape) == 1:
+        return f"{shape[0]} rows"
+    return f"examples of shape {shape}"
+
+
 def _check_chain(layers: list[Layer]) -> None:
     """Refuse a stack whose consecutive layers cannot fit, naming both layers."""
-    n: int | None = None
+    shape: Shape | None = None
     source = None
     dtypes: dict[str, int] = {}
     for i, layer in enumerate(layers):
         if layer.dtype is not None:
             dtypes.setdefault(str(layer.dtype), i)
         try:
-            n_out = layer.output_size(n)
+            out = layer.output_shape(shape)
         except ShapeError as err:
             raise ShapeError(
                 f"Sequential: layer {i} {layer!r} does not fit after layer {source[0]} "
-                f"{source[1]!r}, which gives {n} rows: {err}"
+                f"{source[1]!r}, which gives {_described(shape)}: {err}"
                 if source is not None
                 else f"Sequential: layer {i} {layer!r}: {err}"
             ) from None
-        if n_out is not None and n_out != n:
+        if out is not None and out != shape:
             source = (i, layer)
-        n = n_out
+        shape = out
     if len(dtypes) > 1:
         found = ", ".join(f"{d} (from layer {i})" for d, i in dtypes.items())
         raise DTypeError(

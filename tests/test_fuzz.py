@@ -105,7 +105,7 @@ def test_good_input_works_gradchecks_and_round_trips(
     report = mg.gradcheck(model, X, tolerance=1e-4)
     assert report, str(report)
     path = tmp_path / "fuzz.npz"
-    model.save(path)
+    mg.save(model, path)
     loaded = mg.load(path)
     assert repr(loaded) == repr(model)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
@@ -211,7 +211,7 @@ def test_arbitrary_bytes_and_damaged_files_never_load_silently(
     with pytest.raises(ModelFileError):
         mg.load(path)
     good = tmp_path / "good.npz"
-    mg.Sequential([mg.Dense(2, 2, rng=0), mg.Tanh()]).save(good)
+    mg.save(mg.Sequential([mg.Dense(2, 2, rng=0), mg.Tanh()]), good)
     data = bytearray(good.read_bytes())
     where = cut % len(data)
     data[where: where + len(content)] = content[: len(data) - where]

@@ -73,7 +73,7 @@ def _activation_cases() -> list[mg.Layer]:
 @pytest.mark.parametrize("activation", _activation_cases(), ids=repr)
 def test_every_activation_round_trips_bit_identically(activation: mg.Layer, tmp_path: Path) -> None:
     model = mg.Sequential([mg.Dense(4, 3, rng=0), activation])
-    model.save(tmp_path / "m.npz")
+    mg.save(model, tmp_path / "m.npz")
     loaded = mg.load(tmp_path / "m.npz")
     assert repr(loaded) == repr(model)
     assert loaded.config() == model.config()
@@ -85,7 +85,7 @@ def test_every_activation_round_trips_bit_identically(activation: mg.Layer, tmp_
 def test_dense_round_trips_with_each_init_and_dtype(init: str, dtype: Any, tmp_path: Path) -> None:
     layer = mg.Dense(4, 6, init=init, dtype=dtype, rng=5)
     layer.b[...] = RNG.normal(size=layer.b.shape)
-    layer.save(tmp_path / "d.npz")
+    mg.save(layer, tmp_path / "d.npz")
     loaded = mg.load(tmp_path / "d.npz")
     assert isinstance(loaded, mg.Dense)
     assert (loaded.init, loaded.dtype) == (init, np.dtype(dtype))
@@ -100,7 +100,7 @@ def test_dense_round_trips_with_each_init_and_dtype(init: str, dtype: Any, tmp_p
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_nested_sequential_round_trips(dtype: Any, tmp_path: Path) -> None:
     model = net(dtype)
-    model.save(tmp_path / "n.npz")
+    mg.save(model, tmp_path / "n.npz")
     loaded = mg.load(tmp_path / "n.npz")
     assert isinstance(loaded, mg.Sequential) and isinstance(loaded[2], mg.Sequential)
     assert repr(loaded) == repr(model)
@@ -114,13 +114,13 @@ def test_nested_sequential_round_trips(dtype: Any, tmp_path: Path) -> None:
 
 
 def test_an_empty_sequential_round_trips(tmp_path: Path) -> None:
-    mg.Sequential([]).save(tmp_path / "e.npz")
+    mg.save(mg.Sequential([]), tmp_path / "e.npz")
     assert repr(mg.load(tmp_path / "e.npz")) == "Sequential([])"
 
 
 def test_the_loaded_model_trains_like_the_original(tmp_path: Path) -> None:
     model = net()
-    model.save(tmp_path / "n.npz")
+    mg.save(model, tmp_path / "n.npz")
     loaded = mg.load(tmp_path / "n.npz")
     for m in (model, loaded):
         m.forward(X4)
@@ -131,15 +131,15 @@ def test_the_loaded_model_trains_like_the_original(tmp_path: Path) -> None:
 
 def test_training_mode_is_kept(tmp_path: Path) -> None:
     model = net().eval()
-    model.save(tmp_path / "n.npz")
+    mg.save(model, tmp_path / "n.npz")
     loaded = mg.load(tmp_path / "n.npz")
     assert loaded.training is False and all(not layer.training for layer in loaded)
-    net().save(tmp_path / "t.npz")
+    mg.save(net(), tmp_path / "t.npz")
     assert mg.load(tmp_path / "t.npz").training is True
 
 
 def test_the_file_layout(tmp_path: Path) -> None:
-    net().save(tmp_path / "n.npz")
+    mg.save(net(), tmp_path / "n.npz")
     with np.load(tmp_path / "n.npz", allow_pickle=False) as npz:
         assert sorted(npz.files) == [
             META, "params/0.W", "params/0.b", "params/2.0.W", "params/2.0.b",
@@ -156,13 +156,13 @@ def test_the_file_layout(tmp_path: Path) -> None:
 
 
 def test_equal_models_give_equal_bytes(tmp_path: Path) -> None:
-    net().save(tmp_path / "a.npz")
-    net().save(tmp_path / "b.npz")
+    mg.save(net(), tmp_path / "a.npz")
+    mg.save(net(), tmp_path / "b.npz")
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
 
 
 def test_loading_leaves_the_library_random_state_alone(tmp_path: Path) -> None:
-    net().save(tmp_path / "n.npz")
+    mg.save(net(), tmp_path / "n.npz")
     mg.seed(3)
     expected = mg.Dense(2, 2).W.copy()
     mg.seed(3)
@@ -172,7 +172,7 @@ def test_loading_leaves_the_library_random_state_alone(tmp_path: Path) -> None:
 
 def test_paths_may_be_strings_and_need_no_suffix(tmp_path: Path) -> None:
     path = str(tmp_path / "model")
-    net().save(path)
+    mg.save(net(), path)
     assert os.listdir(tmp_path) == ["model"]
     assert isinstance(mg.load(path), mg.Sequential)
 
@@ -223,7 +223,7 @@ def test_registered_custom_layers_round_trip(tmp_path: Path) -> None:
     model = mg.Sequential([mg.Dense(4, 3, rng=0), BentIdentity(), Scale(3, start=0.5)])
     model[2].s.value[...] = RNG.normal(size=(3, 1))  # type: ignore[union-attr]
     model.forward(X4)
-    model.save(tmp_path / "c.npz")
+    mg.save(model, tmp_path / "c.npz")
     assert "buffers/2.seen" in members(tmp_path / "c.npz")
     loaded = mg.load(tmp_path / "c.npz")
     assert isinstance(loaded[1], BentIdentity) and isinstance(loaded[2], Scale)
@@ -236,13 +236,13 @@ def test_saving_an_unregistered_layer_names_it_and_writes_nothing(tmp_path: Path
     model = mg.Sequential([mg.Dense(4, 3), BentIdentity()])
     with pytest.raises(ModelFileError, match=r"BentIdentity: its class is not registered.*"
                                              r"@mg\.register"):
-        model.save(tmp_path / "c.npz")
+        mg.save(model, tmp_path / "c.npz")
     assert os.listdir(tmp_path) == []
 
 
 def test_loading_an_unregistered_layer_names_it_and_says_how_to_register(tmp_path: Path) -> None:
     mg.register(BentIdentity)
-    mg.Sequential([mg.Dense(4, 3), BentIdentity()]).save(tmp_path / "c.npz")
+    mg.save(mg.Sequential([mg.Dense(4, 3), BentIdentity()]), tmp_path / "c.npz")
     del registry._CLASSES["BentIdentity"]  # a fresh process that forgot to register
     with pytest.raises(ModelFileError, match=r"'BentIdentity', which is not registered; if it "
                                              r"is your own layer, decorate its class with "
@@ -258,7 +258,7 @@ def test_a_config_that_does_not_fit_the_constructor_is_refused_at_save(tmp_path:
     mg.register(NoConfig)
     with pytest.raises(ModelFileError, match=r"cannot save model NoConfig.*missing a required "
                                              r"argument: 'n'"):
-        NoConfig(2).save(tmp_path / "x.npz")
+        mg.save(NoConfig(2), tmp_path / "x.npz")
 
 
 @pytest.mark.parametrize("bad", [object(), float("nan"), {1: 2}, b"bytes"], ids=repr)
@@ -269,12 +269,12 @@ def test_a_config_that_is_not_plain_data_is_refused_at_save(bad: Any, tmp_path: 
 
     mg.register(Odd)
     with pytest.raises(ModelFileError, match="argument 'start'"):
-        Odd(2).save(tmp_path / "x.npz")
+        mg.save(Odd(2), tmp_path / "x.npz")
     assert os.listdir(tmp_path) == []
 
 
 def test_numpy_scalars_in_a_config_are_saved_as_plain_numbers(tmp_path: Path) -> None:
-    mg.Dense(np.int64(3), np.int32(2)).save(tmp_path / "d.npz")
+    mg.save(mg.Dense(np.int64(3), np.int32(2)), tmp_path / "d.npz")
     assert meta_of(tmp_path / "d.npz")["model"]["config"]["n_in"] == 3
     assert mg.load(tmp_path / "d.npz").n_in == 3  # type: ignore[attr-defined]
 
@@ -285,7 +285,7 @@ def test_numpy_scalars_in_a_config_are_saved_as_plain_numbers(tmp_path: Path) ->
 @pytest.fixture
 def old_file(tmp_path: Path) -> Path:
     path = tmp_path / "model.npz"
-    net().save(path)
+    mg.save(net(), path)
     return path
 
 
@@ -314,7 +314,7 @@ def test_an_error_while_saving_keeps_the_old_file_and_leaves_no_temp_file(
         monkeypatch.setattr(_atomic.os, where, replacement)
     bigger = mg.Sequential([mg.Dense(4, 50, rng=9), mg.ReLU(), mg.Dense(50, 2, rng=8)])
     with pytest.raises(OSError, match="simulated"):
-        bigger.save(old_file)
+        mg.save(bigger, old_file)
     monkeypatch.undo()
     assert old_file.read_bytes() == before
     assert os.listdir(old_file.parent) == ["model.npz"]
@@ -332,7 +332,7 @@ def test_an_interrupt_while_saving_keeps_the_old_file(
 
     monkeypatch.setattr("minigrad.io._model_file.write_archive", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        net().save(old_file)
+        mg.save(net(), old_file)
     assert old_file.read_bytes() == before
     assert os.listdir(old_file.parent) == ["model.npz"]
 
@@ -345,7 +345,7 @@ def test_saving_syncs_the_file_before_the_rename(
     monkeypatch.setattr(_atomic.os, "fsync", lambda fd: (calls.append("fsync"), real_fsync(fd)))
     monkeypatch.setattr(_atomic.os, "replace",
                         lambda a, b: (calls.append("replace"), real_replace(a, b)))
-    net().save(tmp_path / "m.npz")
+    mg.save(net(), tmp_path / "m.npz")
     assert calls == ["fsync", "replace", "fsync"]  # file, rename, then the folder
 
 
@@ -354,22 +354,22 @@ def test_non_finite_weights_are_refused_before_touching_the_file(old_file: Path)
     model = net()
     model[0].W[1, 2] = np.nan  # type: ignore[union-attr]
     with pytest.raises(ModelFileError, match=r"params/0\.W holds NaN or inf"):
-        model.save(old_file)
+        mg.save(model, old_file)
     assert old_file.read_bytes() == before
     assert os.listdir(old_file.parent) == ["model.npz"]
 
 
 def test_saving_to_a_folder_or_a_missing_folder_is_an_os_error(tmp_path: Path) -> None:
     with pytest.raises(IsADirectoryError):
-        net().save(tmp_path)
+        mg.save(net(), tmp_path)
     with pytest.raises(FileNotFoundError):
-        net().save(tmp_path / "no" / "such" / "m.npz")
+        mg.save(net(), tmp_path / "no" / "such" / "m.npz")
     assert os.listdir(tmp_path) == []
 
 
 def test_saving_keeps_the_mode_of_the_file_it_replaces(old_file: Path) -> None:
     old_file.chmod(0o640)
-    net().save(old_file)
+    mg.save(net(), old_file)
     assert old_file.stat().st_mode & 0o777 == 0o640
 
 
@@ -776,7 +776,7 @@ def test_resuming_from_a_checkpoint_is_bit_identical_to_never_stopping(
     first = net(dtype)
     optimizer = OPTIMIZERS[name](first.parameters())
     _train(first, optimizer, 4, dtype)
-    first.save(tmp_path / "ckpt.npz", optimizer=optimizer)
+    mg.save(first, tmp_path / "ckpt.npz", optimizer=optimizer)
     del first, optimizer
     model, optimizer = mg.load_checkpoint(tmp_path / "ckpt.npz")
     assert type(optimizer).__name__ == name.split()[0]
@@ -792,7 +792,7 @@ def test_the_checkpointed_optimizer_state_is_exact(tmp_path: Path) -> None:
     model = net()
     optimizer = optim.Adam(model.parameters(), lr=0.02, betas=(0.8, 0.99))
     _train(model, optimizer, 3)
-    model.save(tmp_path / "ckpt.npz", optimizer=optimizer)
+    mg.save(model, tmp_path / "ckpt.npz", optimizer=optimizer)
     _, restored = mg.load_checkpoint(tmp_path / "ckpt.npz")
     want, got = optimizer.state_dict(), restored.state_dict()
     assert sorted(got) == sorted(want)
@@ -806,16 +806,16 @@ def test_the_checkpointed_optimizer_state_is_exact(tmp_path: Path) -> None:
 def test_the_restored_optimizer_updates_the_loaded_model(tmp_path: Path) -> None:
     model = net()
     optimizer = optim.SGD(model.parameters(), lr=0.1)
-    model.save(tmp_path / "ckpt.npz", optimizer=optimizer)
+    mg.save(model, tmp_path / "ckpt.npz", optimizer=optimizer)
     loaded, restored = mg.load_checkpoint(tmp_path / "ckpt.npz")
     assert all(a is b for a, b in zip(restored.params, loaded.parameters(), strict=True))
 
 
 def test_load_ignores_the_optimizer_and_load_checkpoint_needs_one(tmp_path: Path) -> None:
     model = net()
-    model.save(tmp_path / "with.npz", optimizer=optim.SGD(model.parameters(), lr=0.1))
+    mg.save(model, tmp_path / "with.npz", optimizer=optim.SGD(model.parameters(), lr=0.1))
     assert isinstance(mg.load(tmp_path / "with.npz"), mg.Sequential)
-    model.save(tmp_path / "without.npz")
+    mg.save(model, tmp_path / "without.npz")
     with pytest.raises(ModelFileError, match=r"holds no optimizer state.*mg\.load\(path\)"):
         mg.load_checkpoint(tmp_path / "without.npz")
 
@@ -823,20 +823,20 @@ def test_load_ignores_the_optimizer_and_load_checkpoint_needs_one(tmp_path: Path
 def test_an_optimizer_of_another_model_is_refused_at_save(tmp_path: Path) -> None:
     other = net()
     with pytest.raises(ModelFileError, match="it optimizes 6 other parameters"):
-        net().save(tmp_path / "x.npz", optimizer=optim.SGD(other.parameters(), lr=0.1))
+        mg.save(net(), tmp_path / "x.npz", optimizer=optim.SGD(other.parameters(), lr=0.1))
     assert os.listdir(tmp_path) == []
 
 
 def test_something_that_is_not_an_optimizer_is_refused_at_save(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="has no state_dict"):
-        net().save(tmp_path / "x.npz", optimizer="adam")
+        mg.save(net(), tmp_path / "x.npz", optimizer="adam")
 
 
 def _checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     model = net()
     optimizer = optim.Adam(model.parameters(), lr=0.01)
     _train(model, optimizer, 2)
-    model.save(path, optimizer=optimizer)
+    mg.save(model, path, optimizer=optimizer)
     return meta_of(path), {k: v for k, v in members(path).items() if k != META}
 
 
@@ -873,10 +873,10 @@ def test_a_bad_checkpoint_is_refused_with_the_reason(
 def test_gradient_clipping_survives_a_checkpoint(tmp_path: Path) -> None:
     model = net()
     optimizer = optim.SGD(model.parameters(), lr=0.1, max_grad_norm=0.5)
-    model.save(tmp_path / "ckpt.npz", optimizer=optimizer)
+    mg.save(model, tmp_path / "ckpt.npz", optimizer=optimizer)
     _, restored = mg.load_checkpoint(tmp_path / "ckpt.npz")
     assert restored.max_grad_norm == 0.5
-    model.save(tmp_path / "plain.npz", optimizer=optim.SGD(model.parameters(), lr=0.1))
+    mg.save(model, tmp_path / "plain.npz", optimizer=optim.SGD(model.parameters(), lr=0.1))
     _, plain = mg.load_checkpoint(tmp_path / "plain.npz")
     assert plain.max_grad_norm is None
 
@@ -902,7 +902,7 @@ def test_batchnorm_and_dropout_round_trip_with_running_statistics(
     model = regularized(dtype)
     for _ in range(3):  # move the running statistics away from their start
         model.forward(X40.astype(dtype))
-    model.save(tmp_path / "r.npz")
+    mg.save(model, tmp_path / "r.npz")
     assert {"buffers/1.running_mean", "buffers/1.running_var"} <= set(members(tmp_path / "r.npz"))
     loaded = mg.load(tmp_path / "r.npz")
     assert repr(loaded) == repr(model)
@@ -917,7 +917,7 @@ def test_batchnorm_and_dropout_round_trip_with_running_statistics(
 def test_a_seeded_dropout_draws_the_same_masks_after_loading(tmp_path: Path) -> None:
     model = regularized()
     model.forward(X40)  # use the generator a little
-    model.save(tmp_path / "r.npz")
+    mg.save(model, tmp_path / "r.npz")
     assert meta_of(tmp_path / "r.npz")["random"][0]["attributes"] == ["3._rng"]
     loaded = mg.load(tmp_path / "r.npz")
     for _ in range(2):  # training mode: masks are drawn
@@ -926,7 +926,7 @@ def test_a_seeded_dropout_draws_the_same_masks_after_loading(tmp_path: Path) -> 
 
 def test_a_dropout_on_the_shared_generator_stays_on_it(tmp_path: Path) -> None:
     model = regularized(dropout_rng=None)
-    model.save(tmp_path / "r.npz")
+    mg.save(model, tmp_path / "r.npz")
     assert meta_of(tmp_path / "r.npz")["random"] == []
     loaded = mg.load(tmp_path / "r.npz")
     assert loaded[3]._rng is mg._rng.default_rng()  # type: ignore[union-attr]
@@ -936,7 +936,7 @@ def test_one_generator_shared_by_two_layers_is_saved_once(tmp_path: Path) -> Non
     generator = np.random.default_rng(11)
     model = mg.Sequential([mg.Dense(4, 3, rng=0), mg.Dropout(0.5, rng=generator),
                            mg.Dropout(0.5, rng=generator)])
-    model.save(tmp_path / "r.npz")
+    mg.save(model, tmp_path / "r.npz")
     assert [e["attributes"] for e in meta_of(tmp_path / "r.npz")["random"]] == [
         ["1._rng", "2._rng"]
     ]
@@ -961,7 +961,7 @@ BAD_RANDOM: list[tuple[str, Any, str]] = [
 @pytest.mark.parametrize("case, random, message", BAD_RANDOM, ids=[c[0] for c in BAD_RANDOM])
 def test_bad_random_state_is_refused(case: str, random: Any, message: str, tmp_path: Path) -> None:
     path = tmp_path / "r.npz"
-    regularized().save(path)
+    mg.save(regularized(), path)
     meta = meta_of(path)
     good = meta["random"][0]["state"]
     if isinstance(random, list):

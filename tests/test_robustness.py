@@ -122,7 +122,7 @@ def _diverge(s: Setup) -> Any:
 
 
 def _truncated(s: Setup) -> Any:
-    s.model.save(s.tmp_path / "good.npz")
+    mg.save(s.model, s.tmp_path / "good.npz")
     data = (s.tmp_path / "good.npz").read_bytes()
     return mg.load(s.file(data[: len(data) // 2]))
 
@@ -132,7 +132,7 @@ def _unregistered(s: Setup) -> Any:
         def g(self, Z: np.ndarray) -> np.ndarray:  # type: ignore[override]
             return Z
 
-    return mg.Sequential([mg.Dense(3, 2), Mine()]).save(s.tmp_path / "m.npz")
+    return mg.save(mg.Sequential([mg.Dense(3, 2), Mine()]), s.tmp_path / "m.npz")
 
 
 CASES = [

@@ -87,9 +87,8 @@ def build(
     print_fn: Callable[[str], Any] | None = None,
 ) -> Explanation:
     """The :class:`Explanation` behind :func:`explain` (its lines, for tests and tools)."""
-    from minigrad.layer import Layer
+    from minigrad.layer import Layer, leaves
     from minigrad.losses import Loss
-    from minigrad.sequential import leaves
 
     if not isinstance(model, Layer):
         raise InputError(f"explain: expected a minigrad Layer or Sequential, got "
@@ -129,7 +128,7 @@ def build(
 
 def _input_rows(model: Layer) -> int | None:
     """Rows of X: the n_in of the first layer that has one."""
-    from minigrad.sequential import leaves
+    from minigrad.layer import leaves
 
     for layer in leaves(model):
         for attribute in ("n_in", "n_features"):

@@ -1,4 +1,4 @@
-"""Model files: ``model.save(path)`` and ``mg.load(path)``, safe by construction.
+"""Model files: ``mg.save(model, path)`` and ``mg.load(path)``, safe by construction.
 
 A model file is one ``.npz`` archive (a zip of ``.npy`` arrays) holding:
 

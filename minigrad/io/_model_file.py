@@ -85,7 +85,7 @@ class Checkpoint(NamedTuple):
 
 
 def load_checkpoint(path: PathLike) -> Checkpoint:
-    """Rebuild the model and its optimizer from ``model.save(path, optimizer=opt)``.
+    """Rebuild the model and its optimizer from ``mg.save(model, path, optimizer=opt)``.
 
     The optimizer is a new instance of the saved class (found in the registry,
     as layers are), built on the loaded model's parameters, with its saved
@@ -138,7 +138,7 @@ def _metadata(raw: npt.NDArray[Any] | None) -> dict[str, Any]:
     if raw is None:
         raise ModelFileError(
             f"not a minigrad model file: it has no {META!r} metadata "
-            "(is it a plain .npz of arrays? save models with model.save(path))"
+            "(is it a plain .npz of arrays? save models with mg.save(model, path))"
         )
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise ModelFileError(

@@ -18,8 +18,7 @@ import numpy as np
 
 from minigrad import _rng
 from minigrad.errors import ModelFileError
-from minigrad.layer import Layer, generators_of
-from minigrad.sequential import indexed_leaves
+from minigrad.layer import Layer, generators_of, indexed_leaves
 
 BIT_GENERATORS: dict[str, type[np.random.BitGenerator]] = {
     "PCG64": np.random.PCG64, "PCG64DXSM": np.random.PCG64DXSM, "MT19937": np.random.MT19937,
