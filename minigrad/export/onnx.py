@@ -25,6 +25,7 @@ A layer of your own adds its ONNX nodes with :func:`register_onnx`::
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -42,6 +43,7 @@ from minigrad.errors import ExportError
 from minigrad.export._walk import (
     Registry,
     Shape,
+    batch_first_axis,
     graph_inputs,
     graph_outputs,
     input_shapes,
@@ -402,6 +404,36 @@ def _hardtanh(b: OnnxBuilder, layer: act.HardTanh, inputs: list[str]) -> str:
 @register_onnx(act.Softmax)
 def _softmax(b: OnnxBuilder, layer: Layer, inputs: list[str]) -> str:
     return b.op("Softmax", inputs[0], axis=1)  # minigrad's class axis 0, batch-first
+
+
+def _merge_converters() -> None:
+    """Add, Concat and Multiply, where this minigrad has them (the Graph's merge layers)."""
+    try:
+        merge = importlib.import_module("minigrad.merge")
+    except ImportError:
+        return
+
+    def add(b: OnnxBuilder, layer: Layer, inputs: list[str]) -> str:
+        return b.op("Sum", *inputs)
+
+    def multiply(b: OnnxBuilder, layer: Layer, inputs: list[str]) -> str:
+        product = inputs[0]
+        for other in inputs[1:]:
+            product = b.op("Mul", product, other)
+        return product
+
+    def concat(b: OnnxBuilder, layer: Layer, inputs: list[str]) -> str:
+        # minigrad stacks along axis 0 (features or channels): axis 1 batch-first
+        return b.op("Concat", *inputs,
+                    axis=batch_first_axis(layer, int(getattr(layer, "axis", 0))))
+
+    for name, converter in (("Add", add), ("Multiply", multiply), ("Concat", concat)):
+        cls = getattr(merge, name, None)
+        if isinstance(cls, type):
+            ONNX_CONVERTERS.register(cls, converter)
+
+
+_merge_converters()
 
 
 # -- erfc from elementary operators (float64, where ONNX Runtime has no Erf kernel) ---------

@@ -18,6 +18,7 @@ PyTorch) and :func:`register_from_torch` (PyTorch to minigrad).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -224,8 +225,6 @@ def _softmax(layer: act.Softmax) -> Any:
 def _merge_converters() -> None:
     """Add, Concat and Multiply, where this minigrad has them (the Graph's merge layers)."""
     try:
-        import importlib
-
         merge = importlib.import_module("minigrad.merge")
     except ImportError:
         return
@@ -281,6 +280,8 @@ def _from_module(torch: Any, module: Any, where: str) -> Layer:
     if type(module) is modules.Residual:
         residual = optional("minigrad.residual", "torch", "from_torch").Residual
         return residual(_from_module(torch, module.block, f"{where}.block"))  # type: ignore[no-any-return]
+    if type(module) in (modules.Add, modules.Multiply, modules.Concat):
+        return _merge_from(module)
     converter = FROM_TORCH_CONVERTERS.find(type(module)) or _builtin_from(torch).get(type(module))
     if converter is None:
         place = f"submodule {where!r}" if where else "module"
@@ -322,6 +323,15 @@ def _from_graph_module(torch: Any, module: Any, where: str) -> Layer:
     built: Layer = graph_cls(inputs=inputs if len(inputs) > 1 else inputs[0],
                              outputs=outputs if len(outputs) > 1 else outputs[0])
     return built
+
+
+def _merge_from(module: Any) -> Layer:
+    merge = optional("minigrad.merge", "torch", "from_torch")
+    name = type(module).__name__
+    if name == "Concat" and module.dim != 1:
+        raise ExportError(f"{module!r}: minigrad's Concat joins along the feature axis, dim=1")
+    layer: Layer = getattr(merge, name)()
+    return layer
 
 
 def _numpy(tensor: Any) -> Any:
