@@ -169,6 +169,7 @@ class Scale(mg.Layer):
     """A = factor * A_prev: a user's own layer for the hook tests."""
 
     def __init__(self, factor: float) -> None:
+        super().__init__()
         self.factor = factor
 
     def forward(self, A_prev: np.ndarray) -> np.ndarray:

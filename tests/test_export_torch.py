@@ -209,6 +209,7 @@ def test_from_torch_refuses_what_differs(module: Any, message: str) -> None:
 
 class Scale(mg.Layer):
     def __init__(self, factor: float) -> None:
+        super().__init__()
         self.factor = factor
 
     def forward(self, A_prev: np.ndarray) -> np.ndarray:
