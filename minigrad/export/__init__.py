@@ -12,8 +12,11 @@ converts through :func:`register_onnx`, :func:`register_torch` and
 :func:`register_from_torch`. See docs/interop.md.
 """
 
+from minigrad.export._images import register_image_layers
 from minigrad.export.onnx import DEFAULT_OPSET, OnnxBuilder, register_onnx, to_onnx
 from minigrad.export.torch import from_torch, register_from_torch, register_torch, to_torch
+
+register_image_layers()  # Conv2D, the pooling layers and Flatten, where this minigrad has them
 
 __all__ = [
     "DEFAULT_OPSET", "OnnxBuilder", "from_torch", "register_from_torch", "register_onnx",

@@ -47,6 +47,13 @@ class Concat(nn.Module):
         return f"dim={self.dim}"
 
 
+class GlobalAvgPool2d(nn.Module):
+    """The mean of each channel over the image: ``(m, c, h, w) -> (m, c)`` (GlobalAvgPool2D)."""
+
+    def forward(self, x: Any) -> Any:
+        return x.mean(dim=(2, 3))
+
+
 class Residual(nn.Module):
     """``A = X + block(X)`` (minigrad's ``Residual``)."""
 

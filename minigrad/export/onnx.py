@@ -67,7 +67,7 @@ ONNX_CONVERTERS: Registry[OnnxConverter] = Registry("register_onnx")
 
 
 def register_onnx(layer_class: type) -> Callable[[OnnxConverter], OnnxConverter]:
-    """Decorator: ``converter(builder, layer, inputs) -> output`` writes a ``layer_class`` layer's nodes.
+    """Decorator: ``converter(builder, layer, inputs) -> output`` writes a layer's nodes.
 
     ``inputs`` are the names of the layer's input values (one, or several for a merge
     layer), batch-first; the converter adds nodes with ``builder.op`` and constants with
@@ -110,9 +110,9 @@ class OnnxBuilder:
         self._used.add(name)
         return name
 
-    def constant(self, value: Any, hint: str = "const") -> str:
-        """An initializer holding ``value`` in the model's dtype; returns its name."""
-        array = np.ascontiguousarray(np.asarray(value, dtype=self.dtype))
+    def constant(self, value: Any, hint: str = "const", dtype: Any = None) -> str:
+        """An initializer holding ``value`` in the model's dtype (or ``dtype``); its name."""
+        array = np.ascontiguousarray(np.asarray(value, dtype=dtype or self.dtype))
         name = self.name(f"{self.prefix}{hint}")
         self.initializers.append(self._numpy_helper.from_array(array, name))
         return name

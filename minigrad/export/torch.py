@@ -31,11 +31,14 @@ from minigrad.dropout import Dropout
 from minigrad.errors import ExportError
 from minigrad.export._walk import (
     Registry,
+    Shape,
     batch_first_axis,
     graph_inputs,
     graph_outputs,
+    input_shapes,
     kind,
     optional,
+    output_shape,
     residual_block,
 )
 from minigrad.layer import Layer
@@ -79,26 +82,33 @@ def to_torch(model: Layer) -> Any:
         raise TypeError(
             f"to_torch: expected a minigrad model (a Layer), got {type(model).__name__}"
         )
-    module = _to_module(torch, model, "", {})
+    module = _to_module(torch, model, "", {}, input_shapes(model)[0])
     module.train(model.training)
     return module
 
 
-def _to_module(torch: Any, layer: Layer, where: str, done: dict[int, Any]) -> Any:
+def _to_module(torch: Any, layer: Layer, where: str, done: dict[int, Any],
+               shape: Shape | None) -> Any:
+    """``layer`` as a module; ``shape`` is its per-example input shape when known (or at
+    least its rank: a None in it is an axis of unknown size), for BatchNorm1d or 2d."""
     if id(layer) in done:  # a layer shared between Graph nodes stays one module
         return done[id(layer)]
     what = kind(layer)
     modules = optional("minigrad.export._torch_modules", "torch", "to_torch")
     if what == "sequential":
-        module = torch.nn.Sequential(*(
-            _to_module(torch, child, f"{where}.{i}" if where else str(i), done)
-            for i, child in enumerate(layer.layers)  # type: ignore[attr-defined]
-        ))
+        children = []
+        for i, child in enumerate(layer.layers):  # type: ignore[attr-defined]
+            children.append(_to_module(torch, child, f"{where}.{i}" if where else str(i), done,
+                                       shape))
+            shape = _shape_after(child, shape)
+        module = torch.nn.Sequential(*children)
     elif what == "residual":
         module = modules.Residual(_to_module(torch, residual_block(layer), f"{where}.block",
-                                             done))
+                                             done, shape))
     elif what == "graph":
         module = _graph_module(torch, modules, layer, where, done)
+    elif type(layer) in SHAPED_CONVERTERS:
+        module = SHAPED_CONVERTERS[type(layer)](layer, shape)
     else:
         converter = TORCH_CONVERTERS.find(type(layer))
         if converter is None:
@@ -126,7 +136,8 @@ def _graph_module(torch: Any, modules: Any, graph: Any, where: str, done: dict[i
         if id(node.layer) not in index_of:
             inner = f"{where}.{node.name}" if where else str(node.name)
             index_of[id(node.layer)] = len(layers)
-            layers.append(_to_module(torch, node.layer, inner, done))
+            shape = node.inputs[0].shape if len(node.inputs) == 1 else None
+            layers.append(_to_module(torch, node.layer, inner, done, _shape(shape)))
         program.append((index_of[id(node.layer)], tuple(value_of[id(n)] for n in node.inputs)))
         value_of[id(node)] = len(inputs) + len(program) - 1
         names.append(str(node.name))
@@ -139,8 +150,23 @@ def _graph_module(torch: Any, modules: Any, graph: Any, where: str, done: dict[i
     return module
 
 
-def _tensor(torch: Any, array: Any) -> Any:
-    return torch.nn.Parameter(torch.from_numpy(np.array(array)), requires_grad=True)
+def _shape_after(layer: Layer, shape: Shape | None) -> Shape | None:
+    """The per-example output shape, or one of the right rank where sizes are unknown."""
+    if shape is None:
+        return None
+    if all(d is not None for d in shape):
+        return output_shape(layer, shape)
+    # sizes unknown (images of any height and width): try a size most strides tile
+    found = output_shape(layer, tuple(96 if d is None else d for d in shape))
+    return None if found is None else tuple(None for _ in found)
+
+
+def _shape(shape: Any) -> Shape | None:
+    return None if shape is None else tuple(shape)
+
+
+SHAPED_CONVERTERS: dict[type, Callable[[Any, Shape | None], Any]] = {}
+"""Built-in layers whose module depends on the input's rank (BatchNorm: 1d or 2d)."""
 
 
 def _torch_dtype(torch: Any, dtype: np.dtype[Any]) -> Any:
@@ -157,17 +183,21 @@ def _dense(layer: Dense) -> Any:
     return linear
 
 
-@register_torch(BatchNorm)
-def _batchnorm(layer: BatchNorm) -> Any:
+def _batchnorm(layer: BatchNorm, shape: Shape | None) -> Any:
     torch = optional("torch", "torch", "to_torch")
-    bn = torch.nn.BatchNorm1d(layer.n_features, eps=layer.eps, momentum=layer.momentum,
-                              dtype=_torch_dtype(torch, layer.dtype))
+    images = shape is not None and len(shape) == 3  # (c, h, w): per channel, BatchNorm2d
+    cls = torch.nn.BatchNorm2d if images else torch.nn.BatchNorm1d
+    bn = cls(layer.n_features, eps=layer.eps, momentum=layer.momentum,
+             dtype=_torch_dtype(torch, layer.dtype))
     with torch.no_grad():
         bn.weight.copy_(torch.from_numpy(layer.gamma[:, 0].copy()))
         bn.bias.copy_(torch.from_numpy(layer.beta[:, 0].copy()))
         bn.running_mean.copy_(torch.from_numpy(layer.running_mean[:, 0].copy()))
         bn.running_var.copy_(torch.from_numpy(layer.running_var[:, 0].copy()))
     return bn
+
+
+SHAPED_CONVERTERS[BatchNorm] = _batchnorm
 
 
 @register_torch(Dropout)
@@ -271,10 +301,20 @@ def _from_module(torch: Any, module: Any, where: str) -> Layer:
     nn = torch.nn
     modules = optional("minigrad.export._torch_modules", "torch", "from_torch")
     if type(module) is nn.Sequential:
-        return Sequential([
-            _from_module(torch, child, f"{where}.{name}" if where else name)
-            for name, child in module.named_children()
-        ])
+        from minigrad.export._images import global_pool_pair
+
+        children = list(module.named_children())
+        layers: list[Layer] = []
+        i = 0
+        while i < len(children):
+            name, child = children[i]
+            if i + 1 < len(children) and global_pool_pair(torch, child, children[i + 1][1]):
+                layers.append(importlib.import_module("minigrad.pooling").GlobalAvgPool2D())
+                i += 2
+                continue
+            layers.append(_from_module(torch, child, f"{where}.{name}" if where else name))
+            i += 1
+        return Sequential(layers)
     if type(module) is modules.GraphModule:
         return _from_graph_module(torch, module, where)
     if type(module) is modules.Residual:
@@ -355,7 +395,7 @@ def _linear(module: Any) -> Layer:
     return dense
 
 
-def _batchnorm1d(module: Any) -> Layer:
+def _batchnorm_from(module: Any) -> Layer:
     if module.momentum is None:
         raise ExportError(f"{module!r}: momentum=None (a cumulative average) has no minigrad "
                           "equivalent; minigrad's BatchNorm takes a momentum in (0, 1]")
@@ -386,10 +426,13 @@ def _softmax_from(module: Any) -> Layer:
 
 
 def _builtin_from(torch: Any) -> dict[type, FromTorchConverter]:
+    from minigrad.export._images import from_torch_image_converters
+
     nn = torch.nn
-    return {
+    return from_torch_image_converters(torch) | {
         nn.Linear: _linear,
-        nn.BatchNorm1d: _batchnorm1d,
+        nn.BatchNorm1d: _batchnorm_from,
+        nn.BatchNorm2d: _batchnorm_from,  # the same numbers, per channel
         nn.Dropout: lambda m: Dropout(float(m.p)),
         nn.Identity: lambda m: act.Identity(),
         nn.Sigmoid: lambda m: act.Sigmoid(),
