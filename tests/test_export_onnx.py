@@ -288,3 +288,59 @@ def test_random_graphs(seed: int) -> None:
     proto = mg.export.to_onnx(graph)
     (out,) = run_onnx(proto, {"x": X.T})
     assert_close(out, graph.predict(X).T, np.float64)
+
+
+# -- image layers (the conv branch; skipped on a minigrad without them) --------------------
+
+needs_images = pytest.mark.skipif(not hasattr(mg, "Conv2D"),
+                                  reason="this minigrad has no image layers yet")
+
+
+def image_nets() -> list[tuple[mg.Sequential, tuple[int, int, int]]]:
+    """Two small convolutional nets and their per-example input shapes (c, h, w)."""
+    bn = mg.BatchNorm(4, momentum=0.5)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        bn.forward(rng.normal(1.0, 2.0, size=(4, 8, 8, 5)))
+    bn.gamma[...] = rng.uniform(0.5, 2.0, size=bn.gamma.shape)
+    lenet = mg.Sequential([
+        mg.Conv2D(1, 4, 3, padding="same", rng=1), bn, mg.ReLU(), mg.MaxPool2D(2),
+        mg.Conv2D(4, 6, 2, padding="same", rng=2), mg.Tanh(), mg.AvgPool2D(2), mg.Flatten(),
+        mg.Dense(24, 3, rng=3), mg.Softmax(),
+    ])
+    strided = mg.Sequential([mg.Conv2D(2, 3, 3, stride=2, padding=1, rng=4), mg.GELU(),
+                             mg.GlobalAvgPool2D(), mg.Dense(3, 2, rng=5)])
+    return [(lenet, (1, 8, 8)), (strided, (2, 9, 9))]
+
+
+@needs_images
+@pytest.mark.parametrize("case", [0, 1], ids=["lenet", "strided"])
+def test_image_nets_take_batch_first_images(case: int) -> None:
+    model, shape = image_nets()[case]
+    model.astype(np.float32)
+    X = np.random.default_rng(case).normal(size=(*shape, 6)).astype(np.float32)
+    proto = mg.export.to_onnx(model)
+    dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", shape[0], "input_2", "input_3"]  # height and width stay free
+    (out,) = run_onnx(proto, {"input": np.ascontiguousarray(X.transpose(3, 0, 1, 2))})
+    assert_close(out, model.predict(X).T, np.float32)
+
+
+@needs_images
+def test_float64_image_nets_are_standard_onnx_that_onnx_runtime_cannot_run() -> None:
+    # ONNX Runtime's CPU kernels for Conv and AveragePool are float32 only (docs/interop.md)
+    model, _ = image_nets()[0]
+    proto = mg.export.to_onnx(model.astype(np.float64))
+    onnx.checker.check_model(proto, full_check=True)
+    with pytest.raises(Exception, match="NOT_IMPLEMENTED"):
+        ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+@needs_images
+@pytest.mark.parametrize("opset", [13, 18])
+def test_global_average_pooling_runs_in_float64(opset: int) -> None:
+    model = mg.Sequential([mg.MaxPool2D(2), mg.GlobalAvgPool2D(), mg.Dense(3, 2, rng=0)])
+    X = np.random.default_rng(0).normal(size=(3, 4, 6, 5))
+    proto = mg.export.to_onnx(model, opset=opset, input_shape=(3, 4, 6))
+    (out,) = run_onnx(proto, {"input": np.ascontiguousarray(X.transpose(3, 0, 1, 2))})
+    assert_close(out, model.predict(X).T, np.float64)

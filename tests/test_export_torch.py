@@ -290,3 +290,61 @@ def test_a_graph_runs_the_same_nodes_and_comes_back(dtype: Any, tmp_path: Path) 
     back = mg.from_torch(module)
     for out, ref in zip(back.predict([X, T]), expected, strict=True):
         np.testing.assert_array_equal(out, ref)
+
+
+# -- image layers (the conv branch; skipped on a minigrad without them) --------------------
+
+needs_images = pytest.mark.skipif(not hasattr(mg, "Conv2D"),
+                                  reason="this minigrad has no image layers yet")
+
+
+def images(X: np.ndarray) -> Any:
+    return torch.from_numpy(np.ascontiguousarray(X.transpose(3, 0, 1, 2)))
+
+
+@needs_images
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # PyTorch's note
+def test_a_convolutional_net_both_ways(dtype: Any) -> None:
+    bn = mg.BatchNorm(4, momentum=0.5)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        bn.forward(rng.normal(1.0, 2.0, size=(4, 8, 8, 5)))
+    model = mg.Sequential([
+        mg.Conv2D(1, 4, 3, padding="same", rng=1), bn, mg.ReLU(), mg.MaxPool2D(2),
+        mg.Conv2D(4, 6, 2, padding="same", rng=2), mg.Tanh(), mg.AvgPool2D(2), mg.Flatten(),
+        mg.Dense(24, 3, rng=3), mg.Softmax(),
+    ]).astype(dtype).eval()
+    X = rng.normal(size=(1, 8, 8, 6)).astype(dtype)
+    module = mg.export.to_torch(model)
+    assert [type(m).__name__ for m in module] == [
+        "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "Conv2d", "Tanh", "AvgPool2d", "Flatten",
+        "Linear", "Softmax"]
+    with torch.no_grad():
+        assert_close(module(images(X)), model.predict(X).T, dtype)
+    back = mg.from_torch(module)
+    np.testing.assert_array_equal(back.predict(X), model.predict(X))
+
+
+@needs_images
+def test_from_torch_reads_a_pytorch_cnn() -> None:
+    torch.manual_seed(0)
+    module = nn.Sequential(
+        nn.Conv2d(2, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.Conv2d(4, 4, (3, 1), padding="same", bias=False), nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(), nn.Linear(4, 2),
+    ).double()
+    module(torch.randn(8, 2, 9, 9, dtype=torch.float64))  # running statistics
+    module.eval()
+    model = mg.from_torch(module)
+    assert [type(x).__name__ for x in model.layers] == [
+        "Conv2D", "BatchNorm", "ReLU", "Conv2D", "GlobalAvgPool2D", "Dense"]
+    X = np.random.default_rng(0).normal(size=(2, 9, 9, 5))
+    with torch.no_grad():
+        assert_close(module(images(X)), model.predict(X).T, np.float64)
+
+
+@needs_images
+def test_from_torch_refuses_dilation() -> None:
+    with pytest.raises(mg.ExportError, match="submodule '0'.*dilation=1"):
+        mg.from_torch(nn.Sequential(nn.Conv2d(1, 1, 3, dilation=2)))

@@ -80,7 +80,9 @@ def _torch() -> Any:
 
 def _conv_torch(layer: Any) -> Any:
     torch = _torch()
-    padding: Any = "same" if layer.padding == "same" else tuple(layer.padding)
+    top, bottom, left, right = conv_pads(layer)
+    # numbers where the padding is symmetric; "same" (extra below and right) where it is not
+    padding: Any = (top, left) if (top, left) == (bottom, right) else "same"
     dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
     conv = torch.nn.Conv2d(layer.c_in, layer.c_out, tuple(layer.kernel_size),
                            stride=tuple(layer.stride), padding=padding,
