@@ -14,7 +14,9 @@ Data types: float32 and float64 models both export. ONNX Runtime's CPU kernels f
 LeakyRelu, Elu, Selu, Softplus, Softsign and Erf exist for float32 only, so a float64 model
 gets those functions written with elementary operators (Exp, Log, Where, Div, Abs) that it
 runs in float64; exact GELU's erf is then W. J. Cody's rational approximation, the one
-minigrad itself uses, in elementary operators too.
+minigrad itself uses, in elementary operators too. Its Conv and AveragePool kernels are
+float32 only as well: a float64 model with Conv2D or AvgPool2D exports as valid ONNX that
+ONNX Runtime's CPU provider does not load (export it with ``model.astype("float32")``).
 
 A layer of your own adds its ONNX nodes with :func:`register_onnx`::
 

@@ -284,8 +284,10 @@ def from_torch(module: Any) -> Layer:
     Converts an ``nn.Sequential`` (nested too) of ``Linear``, ``Dropout``, ``BatchNorm1d``,
     ``Identity`` and the activations minigrad has (``Sigmoid``, ``Tanh``, ``ReLU``,
     ``LeakyReLU``, ``ELU``, ``SELU``, ``GELU``, ``SiLU``, ``Softplus`` with ``beta=1``,
-    ``Softsign``, ``Hardtanh``, ``Softmax(dim=1)``), a single such module, or a module made
-    by :func:`to_torch`. Weights are copied; a ``Linear`` without bias gets ``b = 0``. The
+    ``Softsign``, ``Hardtanh``, ``Softmax(dim=1)``) and, where minigrad has image layers,
+    ``Conv2d``, ``BatchNorm2d``, ``MaxPool2d``, ``AvgPool2d``, ``Flatten`` and
+    ``AdaptiveAvgPool2d(1)`` then ``Flatten``; a single such module; or a module made by
+    :func:`to_torch`. Weights are copied; a ``Linear`` without bias gets ``b = 0``. The
     train/eval mode is the module's. An ``ExportError`` names the first submodule that has
     no minigrad equivalent.
     """
