@@ -182,6 +182,19 @@ class BatchNorm(Layer):
         return A
 
     @override
+    def infer(self, Z: Array) -> Array:
+        """Eval mode's output, A = gamma (Z - running_mean) / sqrt(running_var + eps) + beta,
+        leaving the caches and the running statistics as they are."""
+        dt = self._gamma.value.dtype
+        if Z.__class__ is not np.ndarray or Z.dtype is not dt or Z.ndim != 2 or not Z.shape[1]:
+            Z = as_float_matrix(self, Z, dt, "Z")
+        check_rows(self, Z, self.n_features, "Z")
+        inv_std = 1.0 / np.sqrt(self._running_var + self.eps)
+        A: Array = self._gamma.value * ((Z - self._running_mean) * inv_std)
+        A += self._beta.value
+        return A
+
+    @override
     def backward(self, dA: Array) -> Array:
         Z_hat = self._cached(self.Z_hat)
         inv_std = self._cached(self.inv_std)

@@ -96,3 +96,10 @@ class Dropout(Layer):
     @override
     def output_size(self, n_in: int | None) -> int | None:
         return n_in
+
+    @override
+    def infer(self, A: Array) -> Array:
+        """Inference is the identity, as in eval mode; no mask is drawn."""
+        if A.__class__ is not np.ndarray or A.ndim != 2 or A.dtype.kind != "f" or not A.shape[1]:
+            A = as_float_matrix(self, A, None, "A")
+        return A
