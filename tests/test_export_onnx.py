@@ -344,3 +344,26 @@ def test_global_average_pooling_runs_in_float64(opset: int) -> None:
     proto = mg.export.to_onnx(model, opset=opset, input_shape=(3, 4, 6))
     (out,) = run_onnx(proto, {"input": np.ascontiguousarray(X.transpose(3, 0, 1, 2))})
     assert_close(out, model.predict(X).T, np.float64)
+
+
+@needs_graph
+def test_a_trained_graph_runs_in_onnx_runtime_as_in_minigrad(tmp_path: Path) -> None:
+    # two branches (one through a shared layer), a residual block, Concat and Add
+    rng = np.random.default_rng(0)
+    x = mg.Input(2, name="point")
+    shared = mg.Dense(2, 4, rng=1)
+    h = mg.Residual(mg.Sequential([mg.Dense(4, 4, rng=2), mg.Tanh()]))(mg.ReLU()(shared(x)))
+    g = mg.GELU()(shared(mg.Tanh()(x)))
+    out = mg.Sigmoid()(mg.Dense(8, 1, rng=3)(mg.Concat()([h, mg.Add()([h, g])])))
+    graph = mg.Graph(inputs=x, outputs=out)
+    X, Y = mg.datasets.moons(200, noise=0.1)
+    history = mg.fit(graph, X, Y, loss="bce", epochs=150, verbose=False, metrics=["accuracy"],
+                     optimizer=mg.optim.Adam(graph.parameters(), lr=0.05))
+    assert history["accuracy"][-1] > 0.9
+    mg.export.to_onnx(graph, tmp_path / "graph.onnx")
+    session = ort.InferenceSession(str(tmp_path / "graph.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["point"]
+    X_new = rng.normal(size=(2, 50))
+    (probabilities,) = session.run(None, {"point": X_new.T})
+    assert_close(probabilities, graph.predict(X_new).T, np.float64)
