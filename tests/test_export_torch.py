@@ -346,5 +346,5 @@ def test_from_torch_reads_a_pytorch_cnn() -> None:
 
 @needs_images
 def test_from_torch_refuses_dilation() -> None:
-    with pytest.raises(mg.ExportError, match="submodule '0'.*dilation=1"):
+    with pytest.raises(mg.ExportError, match=r"submodule .0.*dilation=1"):
         mg.from_torch(nn.Sequential(nn.Conv2d(1, 1, 3, dilation=2)))
