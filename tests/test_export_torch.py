@@ -348,3 +348,30 @@ def test_from_torch_reads_a_pytorch_cnn() -> None:
 def test_from_torch_refuses_dilation() -> None:
     with pytest.raises(mg.ExportError, match=r"submodule .0.*dilation=1"):
         mg.from_torch(nn.Sequential(nn.Conv2d(1, 1, 3, dilation=2)))
+
+
+@needs_graph
+@pytest.mark.parametrize("seed", range(6))
+def test_random_graphs_both_ways(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    names = [n for n in ACTIVATIONS if n != "Softmax"]
+    x = mg.Input(4, name="x")
+    nodes = [x]
+    shared = mg.Dense(4, 4, rng=int(rng.integers(1000)))
+    for _ in range(int(rng.integers(2, 6))):
+        picks = rng.choice(len(nodes), size=min(len(nodes), 2), replace=False)
+        dense = shared if rng.random() < 0.3 else mg.Dense(4, 4, rng=int(rng.integers(1000)))
+        a = ACTIVATIONS[str(rng.choice(names))]()(dense(nodes[int(picks[0])]))
+        if len(picks) > 1 and rng.random() < 0.6:
+            merge = [mg.Add(), mg.Multiply()][int(rng.integers(2))]
+            a = merge([a, nodes[int(picks[1])]])
+        nodes.append(a)
+    graph = mg.Graph(inputs=x, outputs=[nodes[-1], nodes[-2]])
+    X = rng.normal(size=(4, 10))
+    module = mg.export.to_torch(graph)
+    expected = graph.predict(X)
+    with torch.no_grad():
+        for out, ref in zip(module(rows(X)), expected, strict=True):
+            assert_close(out, ref.T, np.float64)
+    for out, ref in zip(mg.from_torch(module).predict(X), expected, strict=True):
+        np.testing.assert_array_equal(out, ref)
