@@ -80,7 +80,7 @@ __all__ += [  # training (issue 3)
 
 # The learner's tools load on first use (mg.datasets, mg.data, mg.plot), so that
 # `import minigrad` stays quick; mg.plot needs matplotlib only when it draws.
-_LAZY_MODULES = ("data", "datasets", "plot")
+_LAZY_MODULES: tuple[str, ...] = ("data", "datasets", "plot")
 
 if _TYPE_CHECKING:
     from minigrad import data as data
@@ -97,6 +97,27 @@ def __getattr__(name: str) -> _ModuleType:
 
 
 __all__ += list(_LAZY_MODULES)
+
+# -- interop (issue 11) ---------------------------------------------------------------------
+# mg.export (ONNX, PyTorch) and mg.sklearn load on first use like the modules above; neither
+# needs its optional package to be imported, only to be used.
+from minigrad.errors import ExportError  # noqa: E402
+
+_LAZY_MODULES += ("export", "sklearn")
+
+if _TYPE_CHECKING:
+    from minigrad import export as export
+    from minigrad import sklearn as sklearn
+
+
+def from_torch(module: object) -> Layer:
+    """A minigrad model from a PyTorch ``nn.Sequential``: see :func:`minigrad.export.from_torch`."""
+    from minigrad.export.torch import from_torch as convert
+
+    return convert(module)
+
+
+__all__ += ["ExportError", "export", "from_torch", "sklearn"]
 
 
 def __dir__() -> list[str]:
