@@ -59,7 +59,7 @@ from minigrad.train import History, evaluate, fit
 
 Swish = SiLU
 
-__version__ = "0.1.0"
+from minigrad._version import __version__  # noqa: E402
 
 __all__ = [
     "ELU", "GELU", "SELU", "Activation", "DTypeError", "Dense", "GradCheckEntry",
