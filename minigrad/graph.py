@@ -63,9 +63,10 @@ class Graph(Layer):
     input_nodes: tuple[Node, ...] = field(factory=tuple)
     output_nodes: tuple[Node, ...] = field(factory=tuple)
     _layers: tuple[Layer, ...] = field(factory=tuple)
-    _shared: frozenset[int] = field(factory=frozenset)  # ids of layers used at several nodes
-    _readers: dict[int, int] = field(factory=dict)  # node id -> how many nodes read it
-    _use_caches: dict[int, list[dict[str, Any]]] = field(factory=dict, repr=False)
+    # the layers used at several nodes, held as objects, not ids, so that a copy
+    # (copy.deepcopy in gradcheck, pickle) refers to its own copies of them
+    _shared: tuple[Layer, ...] = field(factory=tuple)
+    _use_caches: dict[int, list[dict[str, Any]]] = field(factory=dict, repr=False)  # by position
     _check_caches: bool = field(default=False)
 
     def __init__(self, inputs: Node | Sequence[Node], outputs: Node | Sequence[Node]) -> None:
@@ -75,10 +76,7 @@ class Graph(Layer):
         _name_nodes(nodes)
         layers: list[Layer] = []
         uses: dict[int, int] = {}
-        readers: dict[int, int] = {}
         for node in nodes:
-            for source in node.inputs:
-                readers[id(source)] = readers.get(id(source), 0) + 1
             if node.layer is None:
                 continue
             if id(node.layer) not in uses:
@@ -87,7 +85,7 @@ class Graph(Layer):
         _check_dtypes(layers)
         self.__attrs_init__(
             tuple(nodes), tuple(ins), tuple(outs), tuple(layers),
-            frozenset(k for k, n in uses.items() if n > 1), readers, {},
+            tuple(layer for layer in layers if uses[id(layer)] > 1), {},
             not all(_validates_first(leaf) for leaf in leaves_of(layers)),
         )
 
@@ -152,9 +150,10 @@ class Graph(Layer):
         )
         if train:
             self._use_caches.clear()
+        shared = {id(layer) for layer in self._shared}
         node = None
         try:
-            for node in self.nodes:
+            for position, node in enumerate(self.nodes):
                 layer = node.layer
                 if layer is None:
                     continue
@@ -166,8 +165,8 @@ class Graph(Layer):
                 else:
                     run: Callable[[Any], Array] = layer.forward if train else layer.infer
                     values[id(node)] = run(arg)
-                if train and id(layer) in self._shared:
-                    self._use_caches[id(node)] = [x._snapshot() for x in leaves(layer)]
+                if train and id(layer) in shared:
+                    self._use_caches[position] = [x._snapshot() for x in leaves(layer)]
         except Exception as err:
             if snapshot is not None:
                 for leaf, saved in snapshot:
@@ -193,17 +192,21 @@ class Graph(Layer):
             _add_into(grads, output, d)
         done: set[int] = set()  # shared layers whose gradients are already set once
         inputs = {id(x) for x in self.input_nodes}
+        shared = {id(layer) for layer in self._shared}
         node: Node | None = None
         try:
-            for node in reversed(self.nodes):
+            for position in reversed(range(len(self.nodes))):
+                node = self.nodes[position]
                 layer = node.layer
                 if layer is None or id(node) not in grads:
                     continue
                 d = grads.pop(id(node))
                 params = layer.parameters()
                 earlier = None
-                if id(layer) in self._shared:
-                    for leaf, saved in zip(leaves(layer), self._use_caches[id(node)], strict=True):
+                if id(layer) in shared:
+                    if position not in self._use_caches:
+                        layer._cached(None)  # a StateError: backward before forward
+                    for leaf, saved in zip(leaves(layer), self._use_caches[position], strict=True):
                         leaf._restore(saved)
                     if id(layer) in done:
                         earlier = [p.grad.copy() for p in params]
