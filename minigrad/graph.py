@@ -148,8 +148,9 @@ class Graph(Layer):
             [(leaf, leaf._snapshot()) for leaf in leaves(self)]
             if train and self._check_caches else None
         )
+        previous = self._use_caches  # put back if this forward fails
         if train:
-            self._use_caches.clear()
+            self._use_caches = {}
         shared = {id(layer) for layer in self._shared}
         node = None
         try:
@@ -171,6 +172,7 @@ class Graph(Layer):
             if snapshot is not None:
                 for leaf, saved in snapshot:
                     leaf._restore(saved)
+            self._use_caches = previous
             err.add_note(self._where(node))
             raise
         outputs = [values[id(node)] for node in self.output_nodes]

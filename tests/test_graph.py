@@ -308,6 +308,40 @@ def test_fit_with_the_wrong_inputs_is_refused_and_changes_nothing() -> None:
         assert same_state(before, state_of(model))
 
 
+@define(eq=False, repr=False)
+class Picky(mg.Layer):
+    """A user's layer that refuses batches of 3 examples, but only once it runs."""
+
+    @override
+    def forward(self, A: Array) -> Array:
+        if A.shape[-1] == 3:
+            raise ValueError("Picky: no batches of 3")
+        return A
+
+    @override
+    def backward(self, dA: Array) -> Array:
+        return dA
+
+
+def test_a_forward_that_fails_midway_leaves_a_shared_layers_caches_as_they_were() -> None:
+    x = mg.Input(3, name="x")
+    shared = mg.Dense(3, 3, rng=0)
+    out = Picky()(shared(mg.Tanh()(shared(x))))
+    model = mg.Graph(inputs=x, outputs=out)
+    X, dA = np.random.default_rng(0).normal(size=(2, 3, 4))
+    model.forward(X)
+    model.backward(dA)
+    expected = shared.dW.copy()
+    model.forward(X)
+    before = state_of(model)
+    with pytest.raises(ValueError, match="no batches of 3") as info:
+        model.forward(np.ones((3, 3)))
+    assert any("at node 'picky'" in note for note in info.value.__notes__)
+    assert same_state(before, state_of(model))
+    model.backward(dA)  # the backward of the last forward that succeeded
+    assert np.array_equal(shared.dW, expected)
+
+
 def test_layers_of_different_dtypes_are_refused() -> None:
     x = mg.Input(2, name="x")
     a, b = mg.Dense(2, 2), mg.Dense(2, 2, dtype=np.float32)
