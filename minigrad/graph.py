@@ -384,7 +384,7 @@ class Graph(Layer):
             n = node.layer.n_parameters()
             shown = f"{n:,}" if id(node.layer) not in counted else f"(shared) {n:,}"
             counted.add(id(node.layer))
-            rows.append((str(node.name), repr(node.layer).splitlines()[0], f"({shape})", shown,
+            rows.append((str(node.name), _one_line(node.layer), f"({shape})", shown,
                          ", ".join(str(s.name) for s in node.inputs)))
         widths = [max(len(r[c]) for r in rows) for c in range(5)]
         fmt = "  ".join(f"{{:{a}{w}}}" for a, w in zip("<<<><", widths, strict=True))
@@ -512,10 +512,16 @@ def _validates_first(layer: Layer) -> bool:
     return type(layer).__module__.startswith("minigrad.") and not is_container(layer)
 
 
+def _one_line(layer: Layer) -> str:
+    """A layer's repr on one line: a container's spans several, so it is shortened."""
+    lines = repr(layer).splitlines()
+    return lines[0] if len(lines) == 1 else f"{type(layer).__name__}(...)"
+
+
 def _describe(node: Node) -> str:
     if node.layer is None:
         shape = "?" if node.shape is None else ", ".join(map(str, node.shape))
         return f"{node.name}: Input ({shape}, m)"
     sources = ", ".join(str(s.name) for s in node.inputs)
-    return f"{node.name}: {repr(node.layer).splitlines()[0]} <- {sources}"
+    return f"{node.name}: {_one_line(node.layer)} <- {sources}"
 

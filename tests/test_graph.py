@@ -595,3 +595,11 @@ def test_a_users_container_round_trips_through_save_and_load(tmp_path: Path) -> 
     loaded = mg.load(tmp_path / "gate.npz")
     assert isinstance(loaded, Gate)
     assert np.array_equal(loaded.predict(X), layer.predict(X))
+
+
+def test_the_summary_shows_a_nested_container_on_one_line() -> None:
+    model = NESTED["Sequential as a node"]()
+    assert isinstance(model, mg.Graph)
+    text = model.summary(print_fn=lambda _: None)
+    assert "sequential  Sequential(...)  (3, m)" in text
+    assert "sequential: Sequential(...) <- x" in repr(model)
