@@ -603,3 +603,18 @@ def test_the_summary_shows_a_nested_container_on_one_line() -> None:
     text = model.summary(print_fn=lambda _: None)
     assert "sequential  Sequential(...)  (3, m)" in text
     assert "sequential: Sequential(...) <- x" in repr(model)
+
+
+def test_a_graph_on_images_concatenates_channels_and_passes_gradcheck() -> None:
+    a, b = mg.Input((2, 3, 3), name="a"), mg.Input((1, 3, 3), name="b")
+    c = mg.Concat()([mg.Tanh()(a), b])
+    gated = mg.Multiply()([c, mg.Sigmoid()(c)])
+    model = mg.Graph(inputs=[a, b], outputs=mg.Add()([gated, mg.Residual(mg.Tanh())(c)]))
+    assert c.shape == (3, 3, 3) and model.output_nodes[0].shape == (3, 3, 3)
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(2, 3, 3, 4)), rng.normal(size=(1, 3, 3, 4))]
+    assert model.predict({"a": X[0], "b": X[1]}).shape == (3, 3, 3, 4)
+    result = mg.gradcheck(model, X)
+    assert result, str(result)
+    with pytest.raises(mg.ShapeError, match=r"input 'b' takes examples of shape \(1, 3, 3\)"):
+        model.forward([X[0], np.ones((1, 3, 4, 4))])
