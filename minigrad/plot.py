@@ -236,7 +236,7 @@ def graph(
         figsize = (max(4.0, 2.6 * width), max(2.5, 1.15 * n_rows + (0.4 if title else 0.1)))
     fig = plt_figure(figsize=figsize, dpi=dpi)
     ax = fig.add_axes((0.0, 0.0, 1.0, 0.92 if title else 1.0))
-    ax.set_xlim(-width / 2, width / 2)
+    ax.set_xlim(-width / 2 - 0.1, width / 2 + 0.1)
     ax.set_ylim(-n_rows + 0.45, 0.55)
     ax.axis("off")
     uses: dict[int, int] = {}
@@ -249,8 +249,11 @@ def graph(
         rank, x = place[str(node.name)]
         for source in node.inputs:
             s_rank, s_x = place[str(source.name)]
-            # an edge that skips rows bends around the boxes between (most, in one column)
-            bend = 0.0 if rank - s_rank == 1 else 0.9 if x == s_x else 0.25 if x > s_x else -0.25
+            # an edge that skips rows bends around the boxes between; in one column, by
+            # about one box width however many rows it skips
+            span = rank - s_rank
+            bend = 0.0 if span == 1 else min(0.9, 2.4 / span) if x == s_x else (
+                0.25 if x > s_x else -0.25)
             ax.annotate("", xy=(x, -rank + box), xytext=(s_x, -s_rank - box),
                         arrowprops={"arrowstyle": "-|>", "color": "#555555", "linewidth": 1.0,
                                     "shrinkA": 0, "shrinkB": 0,
