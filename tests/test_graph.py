@@ -620,3 +620,41 @@ def test_a_graph_on_images_concatenates_channels_and_passes_gradcheck() -> None:
     assert result, str(result)
     with pytest.raises(mg.ShapeError, match=r"input 'b' takes examples of shape \(1, 3, 3\)"):
         model.forward([X[0], np.ones((1, 3, 4, 4))])
+
+
+# -- fit with several inputs ------------------------------------------------------------
+
+
+def two_input_data(m: int = 24) -> tuple[list[Array], Array]:
+    rng = np.random.default_rng(5)
+    X = [rng.normal(size=(2, m)), rng.normal(size=(3, m))]
+    return X, np.tanh(X[0][:1] + X[1][1:2])
+
+
+def test_fit_takes_several_inputs_as_a_list_or_a_dict_with_the_same_result() -> None:
+    X, Y = two_input_data()
+    models = [two_input_model(), two_input_model()]
+    for model, inputs in zip(models, (X, {"z": X[1], "x": X[0]}), strict=True):
+        mg.fit(model, inputs, Y, loss="mse", optimizer=mg.optim.SGD(model.parameters(), lr=0.1),
+               epochs=4, batch_size=5, seed=1, verbose=False)
+    for p, q in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        assert np.array_equal(p.value, q.value)
+    assert not np.array_equal(models[0].parameters()[0].value,
+                              two_input_model().parameters()[0].value)
+
+
+def test_full_batch_fit_with_two_inputs_is_gradient_descent_on_the_graph() -> None:
+    X, Y = two_input_data()
+    model, by_hand = two_input_model(), two_input_model()
+    history = mg.fit(model, X, Y, loss="mse", optimizer=mg.optim.SGD(model.parameters(), lr=0.1),
+                     epochs=3, verbose=False)
+    loss = mg.losses.MeanSquaredError()
+    costs = []
+    for _ in range(3):
+        costs.append(loss.forward(by_hand.forward(X), Y))
+        by_hand.backward(loss.backward())
+        for p in by_hand.parameters():
+            p.value -= 0.1 * p.grad
+    np.testing.assert_allclose(history["loss"], costs, rtol=1e-12)
+    for p, q in zip(model.parameters(), by_hand.parameters(), strict=True):
+        np.testing.assert_allclose(p.value, q.value, rtol=1e-12, atol=1e-15)
