@@ -513,11 +513,13 @@ def _topological(inputs: list[Node], outputs: list[Node]) -> list[Node]:
 
 def _name_nodes(nodes: list[Node]) -> None:
     """Give unnamed nodes unique names: the layer's class in lower case, numbered."""
-    taken = {n.name for n in nodes if n.name is not None}
+    names = [n.name for n in nodes if n.name is not None]
+    for name in names:  # checked before any node is named, so that an error changes nothing
+        if names.count(name) > 1:
+            raise InputError(f"Graph: two nodes are named {name!r}")
+    taken = set(names)
     for node in nodes:
         if node.name is not None:
-            if [n.name for n in nodes].count(node.name) > 1:
-                raise InputError(f"Graph: two nodes are named {node.name!r}")
             continue
         base = "x" if node.layer is None else type(node.layer).__name__.lower()
         name, k = base, 0

@@ -354,9 +354,16 @@ def test_layers_of_different_dtypes_are_refused() -> None:
 def test_two_nodes_with_one_name_are_refused() -> None:
     x = mg.Input(2, name="x")
     h = mg.Dense(2, 2)(x)
-    h.name = "x"
+    j = mg.Tanh()(h)
+    j.name = "x"
     with pytest.raises(mg.InputError, match=r"two nodes are named 'x'"):
-        mg.Graph(inputs=x, outputs=h)
+        mg.Graph(inputs=x, outputs=j)
+    j.name = "twice"
+    out = mg.Sigmoid()(j)
+    out.name = "twice"
+    with pytest.raises(mg.InputError, match=r"two nodes are named 'twice'"):
+        mg.Graph(inputs=x, outputs=out)
+    assert h.name is None  # refused before any node was named
 
 
 def test_an_error_inside_backward_names_the_node() -> None:
