@@ -436,6 +436,22 @@ def test_a_shared_layer_trains_like_the_twin_with_summed_gradients() -> None:
     assert np.array_equal(shared.W, expected)
 
 
+def test_a_shared_layer_is_still_shared_after_save_and_load(tmp_path: Path) -> None:
+    model, *_ = shared_and_twin()
+    mg.save(model, tmp_path / "siamese.npz")
+    loaded = mg.load(tmp_path / "siamese.npz")
+    assert isinstance(loaded, mg.Graph)
+    uses = [n.layer for n in loaded.nodes if isinstance(n.layer, mg.Dense) and n.layer.n_out == 3]
+    assert len(uses) == 2 and uses[0] is uses[1]
+    rng = np.random.default_rng(4)
+    X, dA = [rng.normal(size=(3, 5)), rng.normal(size=(3, 5))], rng.normal(size=(1, 5))
+    for net in (model, loaded):
+        net.forward(X)
+        net.backward(dA)
+    for p, q in zip(model.parameters(), loaded.parameters(), strict=True):
+        assert np.array_equal(p.value, q.value) and np.array_equal(p.grad, q.grad)
+
+
 def test_sequential_refuses_a_repeated_layer_or_a_copy_pointing_to_graph() -> None:
     dense = mg.Dense(2, 2, rng=0)
     with pytest.raises(ValueError, match=r"appears twice.*mg.Graph"):
