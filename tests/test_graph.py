@@ -681,3 +681,17 @@ def test_full_batch_fit_with_two_inputs_is_gradient_descent_on_the_graph() -> No
     np.testing.assert_allclose(history["loss"], costs, rtol=1e-12)
     for p, q in zip(model.parameters(), by_hand.parameters(), strict=True):
         np.testing.assert_allclose(p.value, q.value, rtol=1e-12, atol=1e-15)
+
+
+def test_a_shared_container_with_batchnorm_and_a_shared_dropout_pass_gradcheck() -> None:
+    rng = np.random.default_rng(0)
+    encoder = mg.Sequential([mg.Dense(3, 4, rng=0), mg.BatchNorm(4), mg.Tanh()])
+    a, b = mg.Input(3, name="a"), mg.Input(3, name="b")
+    siamese = mg.Graph(inputs=[a, b], outputs=mg.Multiply()([encoder(a), encoder(b)]))
+    result = mg.gradcheck(siamese, [rng.normal(size=(3, 6)), rng.normal(size=(3, 6))])
+    assert result, str(result)
+    dropout = mg.Dropout(0.5, rng=0)  # each use draws its own mask, kept for its backward
+    h = mg.Tanh()(mg.Dense(3, 3, rng=1)(a))
+    model = mg.Graph(inputs=a, outputs=mg.Add()([dropout(h), dropout(mg.Sigmoid()(h))]))
+    result = mg.gradcheck(model, rng.normal(size=(3, 6)))
+    assert result, str(result)
