@@ -116,63 +116,14 @@ class Identity(Activation):
 
 
 @define(eq=False, repr=False)
-class OutputActivation(Activation):
-    """An output activation whose matching loss can hand back dZ itself.
-
-    Sigmoid then binary cross-entropy, and Softmax then categorical
-    cross-entropy, both give dZ = dA * g'(Z) = A - Y: the loss's dA and this
-    layer's step collapse into one subtraction, exact even where A saturates
-    (where dA = dJ/dA alone is clipped or huge). A loss whose input A is the
-    output of the latest forward of its partner (``latest_output(A)``) passes
-    ``(dA, dZ)`` to ``hand_off``; ``backward`` given that very dA, with the
-    same A still cached, returns dZ without further work. Any other dA goes
-    through the layer's ordinary backward.
-    """
-
-    _handoff: tuple[Array, Array, Array] | None = field(default=None, init=False, repr=False)
-
-    @override
-    def forward(self, Z: Array) -> Array:
-        # Activation.forward inlined: on the planar net a call level is a few percent
-        if Z.__class__ is not np.ndarray or Z.ndim < 2 or Z.dtype.kind != "f" or not Z.shape[-1]:
-            Z = as_float_batch(self, Z, None, "Z")
-        A = self.g(Z)
-        self.Z, self.A, self._handoff = Z, A, None
-        _LATEST[0] = self
-        return A
-
-    def hand_off(self, dA: Array, dZ: Array) -> None:
-        """Record that the loss's dA, sent back through this layer, gives dZ."""
-        if self.A is not None:
-            self._handoff = (dA, self.A, dZ)
-
-    def _handed_off(self, dA: Array) -> Array | None:
-        handoff = self._handoff
-        if handoff is not None and handoff[0] is dA and handoff[1] is self.A:
-            return handoff[2]
-        return None
-
-
-# The output activation whose forward ran last: a loss looks here to learn that
-# its input A came from its partner activation (only if A *is* that output).
-_LATEST: list[OutputActivation | None] = [None]
-
-
-def latest_output(A: Array) -> OutputActivation | None:
-    """The output activation whose latest forward returned ``A`` (this very array), if any."""
-    layer = _LATEST[0]
-    return layer if layer is not None and layer.A is A else None
-
-
-@define(eq=False, repr=False)
-class Sigmoid(OutputActivation):
+class Sigmoid(Activation):
     """Logistic sigmoid.
 
     g(Z)  = 1 / (1 + exp(-Z))
     g'(Z) = A * (1 - A)
 
-    Followed by ``BinaryCrossEntropy``, backward is the fused dZ = A - Y
-    (see :class:`OutputActivation`).
+    As a model's output before ``BinaryCrossEntropy``, :func:`minigrad.fit`
+    takes the two together: dZ = A - Y (see ``BinaryCrossEntropy.forward_fused``).
 
     >>> Sigmoid().forward(np.zeros((1, 2)))
     array([[0.5, 0.5]])
@@ -187,11 +138,6 @@ class Sigmoid(OutputActivation):
     @override
     def g_prime(self, Z: Array, A: Array) -> Array:
         return A * (constants(A.dtype).one - A)
-
-    @override
-    def backward(self, dA: Array) -> Array:
-        dZ = self._handed_off(dA)
-        return super().backward(dA) if dZ is None else dZ
 
 
 @define(eq=False, repr=False)
@@ -455,14 +401,14 @@ class HardTanh(Activation):
 
 
 @define(eq=False, repr=False)
-class Softmax(OutputActivation):
+class Softmax(Activation):
     """Softmax over the class axis 0: each column becomes a probability vector.
 
     g(Z)_k = exp(Z_k) / sum_j exp(Z_j)
     Backward is the Jacobian-vector product, not elementwise:
         dZ = A * (dA - sum_k(dA * A))   (the sum over rows, per column)
-    Followed by ``CategoricalCrossEntropy``, it is the fused dZ = A - Y
-    (see :class:`OutputActivation`).
+    As a model's output before ``CategoricalCrossEntropy``, :func:`minigrad.fit`
+    takes the two together: dZ = A - Y (see ``CategoricalCrossEntropy.forward_fused``).
 
     >>> Softmax().forward(np.zeros((2, 1)))
     array([[0.5],
@@ -479,9 +425,6 @@ class Softmax(OutputActivation):
 
     @override
     def backward(self, dA: Array) -> Array:
-        fused = self._handed_off(dA)
-        if fused is not None:
-            return fused
         A = self._cached(self.A)
         self._check_grad(dA, A)
         dZ: Array = A * (dA - (dA * A).sum(axis=0, keepdims=True))

@@ -35,8 +35,8 @@ from minigrad.optim.schedules import ReduceLROnPlateau as _Plateau
 from minigrad.optim.schedules import Schedule
 
 if TYPE_CHECKING:
+    from minigrad.history import History
     from minigrad.losses import Loss
-    from minigrad.train import History
 
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_batch_end",
          "on_epoch_end", "on_train_end")

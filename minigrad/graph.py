@@ -141,9 +141,8 @@ class Graph(Layer):
         self, X: Structure, *, train: bool, trace: list[tuple[Layer, Any, Any]] | None = None
     ) -> Structure:
         """Each node's layer on its inputs' values, in topological order."""
-        values: dict[int, Array] = {
-            id(node): array for node, array in zip(self.input_nodes, self._bind(X), strict=True)
-        }
+        arrays = self.bind_inputs(X)
+        values = {id(node): A for node, A in zip(self.input_nodes, arrays, strict=True)}
         snapshot = (
             [(leaf, leaf._snapshot()) for leaf in leaves(self)]
             if train and self._check_caches else None
@@ -338,7 +337,7 @@ class Graph(Layer):
 
     # -- inputs and outputs -------------------------------------------------------
 
-    def _bind(self, X: Structure) -> list[Array]:
+    def bind_inputs(self, X: Structure) -> list[Array]:
         """The arrays for the input nodes, checked against their shapes, in their order."""
         names = self.input_names
         if isinstance(X, Mapping):
