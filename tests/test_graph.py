@@ -302,8 +302,14 @@ def test_fit_with_the_wrong_inputs_is_refused_and_changes_nothing() -> None:
     before = state_of(model)
     Y = np.zeros((1, 4))
     opt = mg.optim.SGD(model.parameters(), lr=0.1)
-    for X in ([np.ones((2, 4))], {"x": np.ones((2, 4)), "w": np.ones((3, 4))}):
-        with pytest.raises((mg.InputError, mg.ShapeError), match=r"x.*z|2 inputs"):
+    bad: list[tuple[Any, str]] = [
+        ([np.ones((2, 4))], r"2 inputs \(x, z\).*got a list of 1"),
+        ({"x": np.ones((2, 4)), "w": np.ones((3, 4))},
+         r"given for \['x', 'z'\], got \['w', 'x'\]"),
+        ([np.ones((2, 4)), np.ones((3, 5))], r"x.*z|examples"),
+    ]
+    for X, message in bad:
+        with pytest.raises((mg.InputError, mg.ShapeError), match=message):
             mg.fit(model, X, Y, loss="mse", optimizer=opt, epochs=1, verbose=False)
         assert same_state(before, state_of(model))
 
@@ -695,3 +701,33 @@ def test_a_shared_container_with_batchnorm_and_a_shared_dropout_pass_gradcheck()
     model = mg.Graph(inputs=a, outputs=mg.Add()([dropout(h), dropout(mg.Sigmoid()(h))]))
     result = mg.gradcheck(model, rng.normal(size=(3, 6)))
     assert result, str(result)
+
+
+def two_output_model() -> mg.Graph:
+    x = mg.Input(3, name="x")
+    h = mg.Tanh()(mg.Dense(3, 4, rng=0)(x))
+    value = mg.Dense(4, 1, rng=1)(h)
+    value.name = "value"
+    label = mg.Sigmoid()(mg.Dense(4, 1, rng=2)(h))
+    label.name = "label"
+    return mg.Graph(inputs=x, outputs=[value, label])
+
+
+def test_fit_with_two_outputs_a_loss_each_and_loss_weights_is_gradient_descent() -> None:
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(3, 16))
+    Y = [rng.normal(size=(1, 16)), (X[:1] > 0).astype(np.float64)]
+    model, by_hand = two_output_model(), two_output_model()
+    history = mg.fit(model, X, Y, loss=["mse", "bce"], loss_weights=[1.0, 0.5],
+                     optimizer=mg.optim.SGD(model.parameters(), lr=0.2), epochs=3, verbose=False)
+    mse, bce = mg.losses.MeanSquaredError(), mg.losses.BinaryCrossEntropy()
+    costs = []
+    for _ in range(3):
+        value, label = by_hand.forward(X)
+        costs.append(mse.forward(value, Y[0]) + 0.5 * bce.forward(label, Y[1]))
+        by_hand.backward([mse.backward(), 0.5 * bce.backward()])
+        for p in by_hand.parameters():
+            p.value -= 0.2 * p.grad
+    np.testing.assert_allclose(history["loss"], costs, rtol=1e-12)
+    for p, q in zip(model.parameters(), by_hand.parameters(), strict=True):
+        np.testing.assert_allclose(p.value, q.value, rtol=1e-10, atol=1e-14)
