@@ -79,34 +79,29 @@ model = mg.Graph(inputs=[left, right], outputs=p_same)
 model.summary()
 
 # %% [markdown]
-# ## Training: Adam on minibatches of 64, inputs given as a dict by name
+# ## Training: Adam on minibatches of 64, the inputs given as a dict by name
 #
-# Every step runs forward on both inputs, the loss, and backward; the shared
+# `mg.fit` slices every input on its last axis with the same shuffled order;
+# each step runs forward on both inputs, the loss, and backward. The shared
 # encoder's dW is the sum over its two uses.
 
 # %%
 loss = mg.losses.BinaryCrossEntropy()
-optimizer = mg.optim.Adam(model.parameters(), lr=3e-3)
-order_rng = np.random.default_rng(0)
-m = train_same.shape[1]
-for epoch in range(EPOCHS):
-    order = order_rng.permutation(m)
-    total = 0.0
-    for start in range(0, m, 64):
-        batch = order[start:start + 64]
-        inputs = {name: A[:, batch] for name, A in train_pairs.items()}
-        total += loss.forward(model.forward(inputs), train_same[:, batch]) * batch.size
-        model.backward(loss.backward(), input_grad=False)
-        optimizer.step()
-    if epoch in (0, EPOCHS - 1):
-        print(f"epoch {epoch + 1:2d}: training loss {total / m:.3f}")
+history = mg.fit(
+    model, train_pairs, train_same, loss=loss,
+    optimizer=mg.optim.Adam(model.parameters(), lr=3e-3),
+    epochs=EPOCHS, batch_size=64, seed=0, verbose=False,
+)
+print(f"training loss: epoch 1 {history['loss'][0]:.3f}, "
+      f"epoch {EPOCHS} {history['loss'][-1]:.3f}")
 
 # %% [markdown]
 # ## How well does it tell digits apart, and is it symmetric?
 
 # %%
+scores = mg.evaluate(model, test_pairs, test_same, loss=loss, metrics=["accuracy"])
+accuracy = scores["accuracy"]
 p = model.predict(test_pairs)
-accuracy = float(np.mean((p >= 0.5) == (test_same == 1)))
 swapped = model.predict({"left": test_pairs["right"], "right": test_pairs["left"]})
 print(f"test accuracy on pairs of unseen images {accuracy:.1%} (chance: 50%)")
 print(f"swapping the two images changes the answer by at most {np.abs(p - swapped).max():.1e}")
