@@ -13,6 +13,7 @@ of the dtype's largest number, where scale * Z itself is not representable.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, ClassVar, cast
 
 import numpy as np
@@ -22,6 +23,7 @@ from typing_extensions import override
 from minigrad._checks import as_float_batch
 from minigrad._erf import erfc
 from minigrad._typing import Array
+from minigrad.equations import Grad, Tape, Term, Var, function_name, parenthesized, substitute
 from minigrad.errors import ShapeError
 from minigrad.functional import constants, sigmoid, softmax, softplus
 from minigrad.layer import Layer, Shape
@@ -77,12 +79,72 @@ class Activation(Layer):
     def output_shape(self, shape: Shape | None) -> Shape | None:
         return shape  # elementwise: any shape
 
+    @override
+    def explain_lines(self, tape: Tape) -> None:
+        """A = g(Z) forward; dZ = dA * g'(Z) backward (or the class's own dZ text).
+
+        The texts come from :func:`activation_text`; without them the lines
+        name the function generically, ``myact(Z1)`` and ``myact'(Z1)``.
+        """
+        prev = tape.current
+        A = tape.fresh(f"A{tape.level}")
+        g, g_prime, dZ_text = activation_text(self)
+        names = {"Z": prev.name, "A": A}
+        forward_rhs = substitute(g, names, self) if g else f"{function_name(self)}({prev.name})"
+        tape.forward_line(A, forward_rhs, tape.named_shape(A, prev.shape))
+
+        def backward(grad: Grad) -> Term:
+            if dZ_text is not None:
+                return Term(substitute(dZ_text, {**names, "dA": grad.name}, self))
+            derivative = (substitute(g_prime, names, self) if g_prime
+                          else f"{function_name(self)}'({prev.name})")
+            if derivative == "1":
+                return Term(grad.name, carry=grad.expr, note="g'(Z) = 1")
+            factor = parenthesized(derivative)
+            return Term(f"{grad.name} * {factor}",
+                        expanded=f"{grad.expr} * {factor}" if grad.expr is not None else None)
+
+        tape.advance(self, Var(A, prev.shape), backward)
+
     def _check_grad(self, dA: Any, A: Array) -> None:
         if dA.__class__ is not np.ndarray or dA.shape != A.shape:
             raise ShapeError(
                 f"{self!r}: expected dA of shape {A.shape} like A, "
                 f"got {getattr(dA, 'shape', type(dA).__name__)}"
             )
+
+
+def activation_text(layer: Activation) -> tuple[str | None, str | None, str | None]:
+    """``(g, g', dZ)`` texts in terms of Z, A (and dA), each None when the class gives none.
+
+    For each, the classes are searched from the layer's own type upwards: a
+    class attribute (``g_text``, ``g_prime_text``, ``dZ_text``) wins, then a
+    docstring line (``g(Z) = ...``, ``g'(Z) = ...``, ``dZ = ...``); a class
+    that overrides the method (``g``, ``g_prime``, ``backward``) without
+    giving text ends the search with None, so a subclass never shows its
+    parent's formula for a function it changed.
+    """
+    return (
+        _lookup(layer, "g_text", "g", r"g\(Z\)"),
+        _lookup(layer, "g_prime_text", "g_prime", r"g'\(Z\)"),
+        _lookup(layer, "dZ_text", "backward", r"dZ"),
+    )
+
+
+def _lookup(layer: Activation, attribute: str, method: str, docstring_lhs: str) -> str | None:
+    pattern = re.compile(rf"^\s*{docstring_lhs}\s*=\s*(.+?)\s*$", re.MULTILINE)
+    for cls in type(layer).__mro__:
+        if cls is Activation or not issubclass(cls, Activation):
+            return None
+        if attribute in vars(cls):
+            text = getattr(layer, attribute)
+            return str(text) if text is not None else None
+        match = pattern.search(vars(cls).get("__doc__") or "")
+        if match:
+            return re.split(r"\s{2,}", match.group(1))[0].rstrip(",;")
+        if method in vars(cls):
+            return None
+    return None
 
 
 def _alpha(name: str) -> Any:

@@ -11,7 +11,9 @@ from typing_extensions import override
 
 from minigrad._checks import as_float_matrix, check_rows
 from minigrad._typing import Array, DTypeLike
+from minigrad.equations import Grad, Tape, Term, Var, generic_lines
 from minigrad.errors import InputError, ShapeError
+from minigrad.init import filled
 from minigrad.layer import Layer, Parameter
 
 
@@ -101,11 +103,11 @@ class BatchNorm(Layer):
         dtype: DTypeLike = np.float64,
     ) -> None:
         self.__attrs_init__(n_features, momentum, eps, dtype)
-        shape, dt = (self.n_features, 1), self.dtype_
-        self._gamma = Parameter("gamma", np.ones(shape, dt), np.zeros(shape, dt))
-        self._beta = Parameter("beta", np.zeros(shape, dt), np.zeros(shape, dt))
-        self._running_mean = np.zeros(shape, dt)
-        self._running_var = np.ones(shape, dt)
+        shape, dt, owner = (self.n_features, 1), self.dtype_, repr(self)
+        self._gamma = Parameter("gamma", filled(shape, 1.0, dt, owner), np.zeros(shape, dt))
+        self._beta = Parameter("beta", filled(shape, 0.0, dt, owner), np.zeros(shape, dt))
+        self._running_mean = filled(shape, 0.0, dt, owner)
+        self._running_var = filled(shape, 1.0, dt, owner)
 
     @property
     def gamma(self) -> Array:
@@ -214,3 +216,36 @@ class BatchNorm(Layer):
         G -= Z_hat * (self._gamma.value * self._gamma.grad)
         G *= inv_std
         return G
+
+    @override
+    def explain_lines(self, tape: Tape) -> None:
+        """Training mode: the batch mean and variance of each feature (row)."""
+        if type(self).forward is not BatchNorm.forward:  # a subclass that computes something else
+            generic_lines(self, tape)
+            return
+        prev = tape.current
+        n = self.output_size(prev.rows)
+        level = tape.level
+        mu, var, gamma, beta = (tape.fresh(f"{name}{level}")
+                                for name in ("mu", "var", "gamma", "beta"))
+        hat, out = tape.fresh(f"{prev.name}_hat"), tape.fresh(f"{prev.name}_bn")
+        eps = f"{self.eps:g}"
+        column = tape.shape(n, 1)
+        tape.forward_line(mu, f"(1/m) sum({prev.name}, axis=1)", f"{mu} {column}",
+                          "eval mode uses the running mean and variance")
+        tape.forward_line(var, f"(1/m) sum(({prev.name} - {mu})^2, axis=1)", f"{var} {column}")
+        tape.forward_line(hat, f"({prev.name} - {mu}) / sqrt({var} + {eps})",
+                          tape.named_shape(hat, n))
+        tape.forward_line(out, f"{gamma} * {hat} + {beta}",
+                          f"{tape.named_shape(out, n)}  {gamma} {column}  {beta} {column}")
+
+        def backward(grad: Grad) -> Term:
+            dA, G = grad.name, tape.fresh(f"G{level}")
+            tape.parameter_line(f"d{gamma}", f"(1/m) sum({dA} * {hat}, axis=1)",
+                                f"d{gamma} {column}")
+            tape.parameter_line(f"d{beta}", f"(1/m) sum({dA}, axis=1)", f"d{beta} {column}")
+            tape.backward_line(G, f"{gamma} * {dA}", tape.named_shape(G, n))
+            return Term(f"({G} - mean({G}, axis=1) - {hat} * mean({G} * {hat}, axis=1)) "
+                        f"/ sqrt({var} + {eps})")
+
+        tape.advance(self, Var(out, n), backward)

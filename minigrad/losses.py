@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from attrs import define, field
@@ -23,11 +23,9 @@ from typing_extensions import override
 from minigrad._checks import as_float_matrix, check_finite
 from minigrad._typing import Array
 from minigrad.activations import Activation, Sigmoid, Softmax
+from minigrad.equations import Tape, Term
 from minigrad.errors import DTypeError, InputError, ShapeError, StateError
 from minigrad.functional import constants
-
-if TYPE_CHECKING:
-    from minigrad.explain import Grad, Tape
 
 
 @define(eq=False, repr=False)
@@ -69,15 +67,18 @@ class Loss:
     def config(self) -> dict[str, Any]:
         return {"from_logits": True} if getattr(self, "from_logits", False) else {}
 
-    def explain_lines(self, tape: Tape, /) -> Grad:
-        """Hook for ``model.explain``: write the cost J and the first backward line.
+    def explain_lines(self, tape: Tape, /) -> None:
+        """Hook for ``model.explain``: write the cost and start backprop at ``tape.current``.
 
-        Returns the gradient that starts backprop (dA, or dZ when fused with
-        the output activation). Override it to describe a custom loss.
+        Write the cost line (named ``tape.cost``, with targets ``tape.target``)
+        with ``tape.forward_line`` and the output's gradient with
+        ``tape.add_gradient(tape.current, Term(...))``. Override it to
+        describe a custom loss; this default names the loss generically.
         """
-        from minigrad.explain import loss_lines
-
-        return loss_lines(self, tape)
+        A, Y, J = tape.current.name, tape.target, tape.cost
+        name = type(self).__name__
+        tape.forward_line(J, f"{name}({A}, {Y})", f"{J} scalar  {_target_shape(tape)}")
+        tape.add_gradient(tape.current, Term(f"{name}.backward(), per example"))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
@@ -149,6 +150,25 @@ def _clip_probability(A: Array) -> Array:
 
 _EPS: dict[np.dtype[Any], float] = {}
 
+def _target_shape(tape: Tape) -> str:
+    return tape.named_shape(tape.target, tape.current.shape)
+
+
+def _fuse(tape: Tape, activation: type[Activation], note: str) -> bool:
+    """If the output comes straight from a plain ``activation`` (Sigmoid, Softmax) and
+    feeds nothing else, start backprop at its Z with ``dZ = A - Y``; whether it did."""
+    out = tape.current
+    step = tape.producer(out)
+    if step is None or tape.consumers(out) or len(step.inputs) != 1:
+        return False
+    kind = type(step.layer)
+    if not (issubclass(kind, activation) and kind.g is activation.g
+            and kind.g_prime is activation.g_prime and kind.backward is activation.backward):
+        return False
+    tape.absorb(step, Term(f"{out.name} - {tape.target}", note=note))
+    return True
+
+
 # The cached dA is a plain slot; BinaryCrossEntropy's attrs hooks (from_logits'
 # converter) need not run on every forward.
 _set_cache = object.__setattr__
@@ -180,6 +200,12 @@ class MeanSquaredError(Loss):
         self._keep(diff)
         return J
 
+    @override
+    def explain_lines(self, tape: Tape) -> None:
+        A, Y, J = tape.current.name, tape.target, tape.cost
+        tape.forward_line(J, f"(1/m) sum(({A} - {Y})^2)", f"{J} scalar  {_target_shape(tape)}")
+        tape.add_gradient(tape.current, Term(f"2 * ({A} - {Y})"))
+
 
 @define(eq=False, repr=False)
 class BinaryCrossEntropy(Loss):
@@ -199,6 +225,21 @@ class BinaryCrossEntropy(Loss):
     pairs_with: ClassVar[type[Activation] | None] = Sigmoid
 
     from_logits: bool = field(default=False, converter=bool)
+
+    @override
+    def explain_lines(self, tape: Tape) -> None:
+        A, Y, J = tape.current.name, tape.target, tape.cost
+        shapes = f"{J} scalar  {_target_shape(tape)}"
+        if self.from_logits:
+            tape.forward_line(J, f"(1/m) sum(log(1 + exp({A})) - {Y} * {A})", shapes,
+                              f"sigmoid({A}) is inside the loss (from_logits=True)")
+            tape.add_gradient(tape.current, Term(f"sigmoid({A}) - {Y}",
+                                                 note="sigmoid + binary cross-entropy, fused"))
+            return
+        tape.forward_line(J, f"-(1/m) sum({Y} * log({A}) + (1 - {Y}) * log(1 - {A}))", shapes)
+        if not _fuse(tape, Sigmoid, f"sigmoid + binary cross-entropy, fused: "
+                     f"d{A} * {A} * (1 - {A}) = {A} - {Y}"):
+            tape.add_gradient(tape.current, Term(f"({A} - {Y}) / ({A} * (1 - {A}))"))
 
     @override
     def forward(self, A: Array, Y: Any) -> float:
@@ -283,6 +324,21 @@ class CategoricalCrossEntropy(Loss):
     pairs_with: ClassVar[type[Activation] | None] = Softmax
 
     from_logits: bool = field(default=False, converter=bool)
+
+    @override
+    def explain_lines(self, tape: Tape) -> None:
+        A, Y, J = tape.current.name, tape.target, tape.cost
+        shapes = f"{J} scalar  {_target_shape(tape)} one-hot"
+        if self.from_logits:
+            tape.forward_line(J, f"(1/m) sum(logsumexp({A}, axis=0) - sum({Y} * {A}, axis=0))",
+                              shapes, f"softmax({A}) is inside the loss (from_logits=True)")
+            tape.add_gradient(tape.current, Term(f"softmax({A}) - {Y}",
+                                                 note="softmax + categorical cross-entropy, fused"))
+            return
+        tape.forward_line(J, f"-(1/m) sum({Y} * log({A}))", shapes)
+        if not _fuse(tape, Softmax, "softmax + categorical cross-entropy, fused: "
+                     f"d{A} = -{Y} / {A} through the softmax Jacobian = {A} - {Y}"):
+            tape.add_gradient(tape.current, Term(f"-{Y} / {A}"))
 
     @override
     def forward(self, A: Array, Y: Any) -> float:
