@@ -90,3 +90,10 @@ def __getattr__(name: str) -> ModuleType:
 
 
 __all__ += list(_LAZY_MODULES)
+
+# -- convolutional nets (issue 10) ----------------------------------------------
+from minigrad.conv import Conv2D  # noqa: E402
+from minigrad.flatten import Flatten  # noqa: E402
+from minigrad.pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D  # noqa: E402
+
+__all__ += ["AvgPool2D", "Conv2D", "Flatten", "GlobalAvgPool2D", "MaxPool2D"]

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from attrs import frozen
 
-from minigrad._checks import as_float_matrix, check_finite
+from minigrad._checks import as_float_batch, check_finite
 from minigrad._typing import Array
 from minigrad.errors import InputError
 from minigrad.layer import Layer, indexed_leaves, leaves, rewind_generators
@@ -118,7 +118,7 @@ def gradcheck(
     Args:
         layer: a layer or a Sequential; it is copied and converted to float64,
             so the original is left untouched.
-        X: input batch, shape (n_in, m).
+        X: input batch, examples on the last axis: (n_in, m) or (c, h, w, m).
         Y, loss: check the model through this loss instead of a random
             linear function of its output (the loss's own gradient is
             checked too).
@@ -140,7 +140,7 @@ def gradcheck(
     model = copy.deepcopy(layer)
     if model.dtype is not None and model.dtype != np.float64:
         model.astype(np.float64)
-    X64 = as_float_matrix("gradcheck", X, np.dtype(np.float64), "X")
+    X64 = as_float_batch("gradcheck", X, np.dtype(np.float64), "X")
     check_finite("gradcheck", X64, "X")
     loss = copy.deepcopy(loss)
     rng = np.random.default_rng(seed)
@@ -157,7 +157,7 @@ def gradcheck(
         reset()
         A = leaf.forward(A)
 
-    m = X64.shape[1]
+    m = X64.shape[-1]
     if loss is not None:
         A_out = A.copy()
         J0 = loss.forward(A_out, Y)
@@ -182,7 +182,7 @@ def gradcheck(
 def _check_part(
     checker: _Checker, label: str, leaf: Layer, A_in: Array, G: Array, reset: Callable[[], None]
 ) -> None:
-    m: int = A_in.shape[1]
+    m: int = A_in.shape[-1]
     A_in = A_in.copy()
 
     def cost() -> float:
@@ -206,7 +206,7 @@ def _check_model(
     dA_of: Callable[[], Array],
     reset: Callable[[], None],
 ) -> None:
-    m = X.shape[1]
+    m = X.shape[-1]
     X = X.copy()
 
     def cost() -> float:

@@ -1,0 +1,308 @@
+"""Conv2D: the convolutional layer, Z = W * A_prev + b (cross-correlation), examples last."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from attrs import define, field
+from typing_extensions import override
+
+from minigrad._images import as_image_batch
+from minigrad._rng import resolve_rng
+from minigrad._typing import Array, DTypeLike
+from minigrad._windows import (
+    BufferPool,
+    Pads,
+    check_pair,
+    col2im,
+    im2col,
+    output_hw,
+    pad,
+    to_pair,
+    unpad,
+)
+from minigrad.errors import ShapeError
+from minigrad.layer import Layer, Parameter, Shape
+
+# the standard deviation of each initializer of minigrad.init, for fan_in = c_in*kh*kw
+# and fan_out = c_out*kh*kw (the numbers each output and each input meets)
+_STD = {
+    "he": lambda fan_in, fan_out: math.sqrt(2.0 / fan_in),
+    "xavier": lambda fan_in, fan_out: math.sqrt(2.0 / (fan_in + fan_out)),
+    "normal": lambda fan_in, fan_out: 0.01,
+}
+
+
+def _positive_int(instance: Any, attribute: Any, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+        raise ValueError(f"Conv2D: {attribute.name} must be a positive int, got {value!r}")
+
+
+def _pair(instance: Any, attribute: Any, value: Any) -> None:
+    check_pair("Conv2D", attribute.name, value)
+
+
+def _padding_value(value: Any) -> Any:
+    if value == "valid":
+        return (0, 0)
+    return value if isinstance(value, str) else to_pair(value)
+
+
+def _padding(instance: Conv2D, attribute: Any, value: Any) -> None:
+    if value == "same":
+        if instance.stride != (1, 1):
+            raise ValueError(
+                f"Conv2D: padding='same' needs stride 1, got stride={instance.stride}; "
+                "give the padding as numbers"
+            )
+        return
+    if isinstance(value, str):
+        raise ValueError(f"Conv2D: padding must be an int, a pair, 'valid' or 'same', got {value!r}")
+    check_pair("Conv2D", "padding", value, minimum=0)
+
+
+def _known_init(instance: Any, attribute: Any, value: Any) -> None:
+    if value not in _STD:
+        raise ValueError(f"Conv2D: init must be one of {sorted(_STD)}, got {value!r}")
+
+
+def _float_dtype(value: Any) -> np.dtype[Any]:
+    dtype: np.dtype[Any] = np.dtype(value)
+    if dtype.kind != "f":
+        raise TypeError(f"Conv2D: dtype must be a float type such as float64, got {dtype}")
+    return dtype
+
+
+@define(eq=False, repr=False, init=False)
+class Conv2D(Layer):
+    """2-D convolution (cross-correlation, as in every framework and in the notes).
+
+    Forward, for output channel c and position (i, j), with stride s:
+        Z[c, i, j, :] = sum over (c', a, b) of W[c, c', a, b] * A_prev[c', s*i + a, s*j + b, :]
+                        + b[c]
+    that is, ``Z = W * A_prev + b``. Each window becomes a column, so the
+    whole layer is one matrix product (see :mod:`minigrad._windows`).
+
+    Backward (per-example dZ, the library's convention):
+        dW[c, c', a, b] = (1/m) sum over (i, j, examples) of dZ[c, i, j, :] * A_prev[c', s*i+a, s*j+b, :]
+        db[c]           = (1/m) sum over (i, j, examples) of dZ[c, i, j, :]
+        dA_prev         = the full convolution of dZ with the flipped W (each input
+                          pixel collects W times the dZ of every window that saw it)
+
+    Shapes: A_prev (c_in, h, w, m), W (c_out, c_in, kh, kw), b (c_out, 1, 1, 1),
+    Z (c_out, oh, ow, m) with oh = (h + padding - kh) / s + 1, and the same for ow.
+
+    Args:
+        c_in, c_out: input and output channels.
+        kernel_size: kh and kw, an int or a pair.
+        stride: an int or a pair (default 1); it must tile the padded image.
+        padding: zeros around each image: an int, a pair (rows, columns),
+            ``"valid"`` (none, the default) or ``"same"`` (output as large as the
+            input; stride 1 only; an even kernel pads one more below and right).
+        init: ``"xavier"`` (default), ``"he"`` or ``"normal"``, as for Dense with
+            fan_in = c_in*kh*kw and fan_out = c_out*kh*kw. Biases start at zero.
+        dtype: float64 (default) or float32; inputs of another dtype are cast.
+        rng: a ``numpy.random.Generator`` or an int seed; by default the
+            generator that :func:`minigrad.seed` reseeds.
+
+    >>> import numpy as np, minigrad as mg
+    >>> conv = mg.Conv2D(1, 4, 3, padding="same", rng=0)
+    >>> conv
+    Conv2D(c_in=1, c_out=4, kernel_size=(3, 3), padding='same')
+    >>> conv.forward(np.ones((1, 8, 8, 5))).shape
+    (4, 8, 8, 5)
+    """
+
+    c_in: int = field(validator=_positive_int)
+    c_out: int = field(validator=_positive_int)
+    kernel_size: tuple[int, int] = field(converter=to_pair, validator=_pair)
+    stride: tuple[int, int] = field(default=(1, 1), converter=to_pair, validator=_pair)
+    padding: tuple[int, int] | str = field(
+        default=(0, 0), converter=_padding_value, validator=_padding
+    )
+    init: str = field(default="xavier", validator=_known_init)
+    dtype_: np.dtype[Any] = field(
+        default=np.dtype(np.float64), converter=_float_dtype, alias="dtype"
+    )
+    _W: Parameter = field(init=False, repr=False)
+    _b: Parameter = field(init=False, repr=False)
+    # the forward cache: every window of the (padded) input as a column, and the input shape
+    cols: Array | None = field(default=None, init=False, repr=False)
+    in_shape: tuple[int, ...] | None = field(default=None, init=False, repr=False)
+    _pads: Pads = field(default=(0, 0, 0, 0), init=False, repr=False)
+    _pool: BufferPool = field(factory=BufferPool, init=False, repr=False)
+    _padded: Array | None = field(default=None, init=False, repr=False)
+    _inv_m: tuple[int, Array] = field(default=(0, np.ones(())), init=False, repr=False)
+
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        kernel_size: int | tuple[int, int],
+        *,
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] | str = 0,
+        init: str = "xavier",
+        dtype: DTypeLike = np.float64,
+        rng: np.random.Generator | int | None = None,
+    ) -> None:
+        self.__attrs_init__(c_in, c_out, kernel_size, stride, padding, init, dtype)
+        kh, kw = self.kernel_size
+        if self.padding == "same":
+            self._pads = ((kh - 1) // 2, kh // 2, (kw - 1) // 2, kw // 2)
+        else:
+            ph, pw = self.padding  # type: ignore[misc]
+            self._pads = (ph, ph, pw, pw)
+        shape = (self.c_out, self.c_in, kh, kw)
+        std = _STD[self.init](self.c_in * kh * kw, self.c_out * kh * kw)
+        W = (resolve_rng(rng).standard_normal(shape) * std).astype(self.dtype_)
+        self._W = Parameter("W", W, np.zeros_like(W))
+        zeros = np.zeros((self.c_out, 1, 1, 1), dtype=self.dtype_)
+        self._b = Parameter("b", zeros, zeros.copy())
+
+    # The parameters' arrays *are* the layer's W and b: assigning copies in place.
+    @property
+    def W(self) -> Array:
+        return self._W.value
+
+    @W.setter
+    def W(self, value: Array) -> None:
+        self._assign(self._W, value)
+
+    @property
+    def b(self) -> Array:
+        return self._b.value
+
+    @b.setter
+    def b(self, value: Array) -> None:
+        self._assign(self._b, value)
+
+    @property
+    def dW(self) -> Array:
+        return self._W.grad
+
+    @property
+    def db(self) -> Array:
+        return self._b.grad
+
+    @override
+    def parameters(self) -> list[Parameter]:
+        return [self._W, self._b]
+
+    @property
+    @override
+    def dtype(self) -> np.dtype[Any]:
+        return self._W.value.dtype
+
+    @override
+    def astype(self, dtype: DTypeLike) -> Conv2D:
+        super().astype(dtype)
+        self.dtype_ = self._W.value.dtype
+        return self
+
+    @override
+    def output_shape(self, shape: Shape | None) -> Shape | None:
+        if shape is None:
+            return None
+        if len(shape) != 3:
+            hint = (f"; put the columns back into images first, e.g. X.reshape({self.c_in}, h, w, m)"
+                    if len(shape) == 1 else "")
+            raise ShapeError(
+                f"{self!r}: expects images (channels, height, width) per example, "
+                f"got examples of shape {shape}{hint}"
+            )
+        if shape[0] != self.c_in:
+            raise ShapeError(f"{self!r}: expects {self.c_in} input channels, got {shape[0]} "
+                             f"(examples of shape {shape})")
+        oh, ow = output_hw(self, (shape[1], shape[2]), self.kernel_size, self.stride, self._pads)
+        return (self.c_out, oh, ow)
+
+    @override
+    def forward(self, A_prev: Array) -> Array:
+        W = self._W.value
+        if (
+            A_prev.__class__ is not np.ndarray
+            or A_prev.dtype is not W.dtype
+            or A_prev.ndim != 4
+            or A_prev.shape[0] != self.c_in
+            or not A_prev.shape[3]
+        ):
+            A_prev = as_image_batch(self, A_prev, W.dtype, "A_prev", self.c_in)
+        c_in, h, w, m = A_prev.shape
+        oh, ow = output_hw(self, (h, w), self.kernel_size, self.stride, self._pads)
+        A_pad = pad(A_prev, self._pads, self._padded)
+        if A_pad is not A_prev:
+            _set(self, "_padded", A_pad)  # its borders stay zero: the next batch copies the inside
+        kh, kw = self.kernel_size
+        n_rows = c_in * kh * kw
+        cols = self._pool.take((n_rows, oh * ow * m), W.dtype, busy=self.cols)
+        im2col(A_pad, self.kernel_size, self.stride, (oh, ow), cols)
+        # (c_out, c_in*kh*kw) @ (c_in*kh*kw, oh*ow*m): the examples-last layout makes the
+        # product land in (c_out, oh, ow, m) with a free reshape
+        Z: Array = np.dot(W.reshape(self.c_out, n_rows), cols).reshape(self.c_out, oh, ow, m)
+        Z += self._b.value
+        _set(self, "cols", cols)
+        _set(self, "in_shape", A_prev.shape)
+        return Z
+
+    @override
+    def backward(self, dZ: Array) -> Array:
+        dZ = self._dZ(dZ)
+        cols, in_shape = self._cached(self.cols), self.in_shape or ()
+        self.backward_params(dZ)
+        W2 = self._W.value.reshape(self.c_out, cols.shape[0])
+        dcols: Array = np.dot(W2.T, dZ.reshape(self.c_out, -1))
+        c, h, w, m = in_shape
+        top, bottom, left, right = self._pads
+        padded = (c, h + top + bottom, w + left + right, m)
+        dA_pad = col2im(dcols, padded, self.kernel_size, self.stride, dZ.shape[1:3])
+        return unpad(dA_pad, self._pads)
+
+    @override
+    def backward_params(self, dZ: Array) -> None:
+        """Set dW and db from dZ without computing dA_prev (for the first layer)."""
+        dZ = self._dZ(dZ)
+        cols = self._cached(self.cols)
+        m = dZ.shape[3]
+        dW, db = self._W.grad, self._b.grad
+        m_seen, inv_m = self._inv_m
+        if m_seen != m or inv_m.dtype is not dW.dtype:
+            inv_m = np.array(1.0 / m, dtype=dW.dtype)
+            _set(self, "_inv_m", (m, inv_m))
+        dZ2 = dZ.reshape(self.c_out, -1)
+        np.dot(dZ2, cols.T, out=dW.reshape(self.c_out, cols.shape[0]))
+        np.add.reduce(dZ2, axis=1, out=db.reshape(self.c_out))
+        dW *= inv_m
+        db *= inv_m
+        self._pool.give_back(cols)
+
+    def _dZ(self, dZ: Array) -> Array:
+        """dZ checked against the cached forward: the shape of Z, the layer's dtype, contiguous."""
+        self._cached(self.cols)
+        if self.in_shape is None:
+            return self._cached(None)  # raises: backward before forward
+        _, h, w, m = self.in_shape
+        expected = (self.c_out, *output_hw(self, (h, w), self.kernel_size, self.stride,
+                                           self._pads), m)
+        if dZ.__class__ is not np.ndarray or dZ.shape != expected:
+            raise ShapeError(
+                f"{self!r}: expected dZ of shape {expected} like Z, "
+                f"got {getattr(dZ, 'shape', type(dZ).__name__)}"
+            )
+        if dZ.dtype is not self._W.value.dtype or not dZ.flags.c_contiguous:
+            dZ = np.ascontiguousarray(dZ, dtype=self._W.value.dtype)
+        return dZ
+
+    def _assign(self, param: Parameter, value: Any) -> None:
+        arr = np.asarray(value)
+        if arr.shape != param.value.shape:
+            raise ShapeError(
+                f"{self!r}: {param.name} must keep shape {param.value.shape}, got {arr.shape}"
+            )
+        param.value[...] = arr
+
+
+# Caches are plain slots: skip attrs' on-setattr validators on every forward.
+_set = object.__setattr__
