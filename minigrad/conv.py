@@ -13,15 +13,16 @@ from minigrad._images import as_image_batch
 from minigrad._rng import resolve_rng
 from minigrad._typing import Array, DTypeLike
 from minigrad._windows import (
-    BufferPool,
     Pads,
     check_pair,
-    col2im,
-    im2col,
+    conv_dA,
+    conv_dW,
+    conv_forward,
     output_hw,
     pad,
     to_pair,
     unpad,
+    window_buffer,
 )
 from minigrad.errors import ShapeError
 from minigrad.layer import Layer, Parameter, Shape
@@ -128,12 +129,11 @@ class Conv2D(Layer):
     )
     _W: Parameter = field(init=False, repr=False)
     _b: Parameter = field(init=False, repr=False)
-    # the forward cache: every window of the (padded) input as a column, and the input shape
-    cols: Array | None = field(default=None, init=False, repr=False)
-    in_shape: tuple[int, ...] | None = field(default=None, init=False, repr=False)
+    A_prev: Array | None = field(default=None, init=False, repr=False)  # the forward cache
     _pads: Pads = field(default=(0, 0, 0, 0), init=False, repr=False)
-    _pool: BufferPool = field(factory=BufferPool, init=False, repr=False)
+    # scratch reused from step to step, never a cache: the padded input, the window block
     _padded: Array | None = field(default=None, init=False, repr=False)
+    _buffer: Array | None = field(default=None, init=False, repr=False)
     _inv_m: tuple[int, Array] = field(default=(0, np.ones(())), init=False, repr=False)
 
     def __init__(
@@ -230,60 +230,57 @@ class Conv2D(Layer):
             or not A_prev.shape[3]
         ):
             A_prev = as_image_batch(self, A_prev, W.dtype, "A_prev", self.c_in)
-        c_in, h, w, m = A_prev.shape
-        oh, ow = output_hw(self, (h, w), self.kernel_size, self.stride, self._pads)
-        A_pad = pad(A_prev, self._pads, self._padded)
-        if A_pad is not A_prev:
-            _set(self, "_padded", A_pad)  # its borders stay zero: the next batch copies the inside
-        kh, kw = self.kernel_size
-        n_rows = c_in * kh * kw
-        cols = self._pool.take((n_rows, oh * ow * m), W.dtype, busy=self.cols)
-        im2col(A_pad, self.kernel_size, self.stride, (oh, ow), cols)
-        # (c_out, c_in*kh*kw) @ (c_in*kh*kw, oh*ow*m): the examples-last layout makes the
-        # product land in (c_out, oh, ow, m) with a free reshape
-        Z: Array = np.dot(W.reshape(self.c_out, n_rows), cols).reshape(self.c_out, oh, ow, m)
+        out_hw = output_hw(self, A_prev.shape[1:3], self.kernel_size, self.stride, self._pads)
+        A_pad = self._pad(A_prev)
+        # every window becomes a column of a matrix, and Z = W cols + b is one product
+        # (done a block of columns at a time: see minigrad._windows)
+        Z = conv_forward(A_pad, W, self.stride, out_hw, self._window_buffer(A_pad, out_hw))
         Z += self._b.value
-        _set(self, "cols", cols)
-        _set(self, "in_shape", A_prev.shape)
+        _set(self, "A_prev", A_prev)
         return Z
 
     @override
     def backward(self, dZ: Array) -> Array:
         dZ = self._dZ(dZ)
-        cols, in_shape = self._cached(self.cols), self.in_shape or ()
         self.backward_params(dZ)
-        W2 = self._W.value.reshape(self.c_out, cols.shape[0])
-        dcols: Array = np.dot(W2.T, dZ.reshape(self.c_out, -1))
-        c, h, w, m = in_shape
+        A_prev = self._cached(self.A_prev)
+        c, h, w, m = A_prev.shape
         top, bottom, left, right = self._pads
         padded = (c, h + top + bottom, w + left + right, m)
-        dA_pad = col2im(dcols, padded, self.kernel_size, self.stride, dZ.shape[1:3])
-        return unpad(dA_pad, self._pads)
+        return unpad(conv_dA(dZ, self._W.value, padded, self.stride), self._pads)
 
     @override
     def backward_params(self, dZ: Array) -> None:
         """Set dW and db from dZ without computing dA_prev (for the first layer)."""
         dZ = self._dZ(dZ)
-        cols = self._cached(self.cols)
+        A_pad = self._pad(self._cached(self.A_prev))
         m = dZ.shape[3]
         dW, db = self._W.grad, self._b.grad
         m_seen, inv_m = self._inv_m
         if m_seen != m or inv_m.dtype is not dW.dtype:
             inv_m = np.array(1.0 / m, dtype=dW.dtype)
             _set(self, "_inv_m", (m, inv_m))
-        dZ2 = dZ.reshape(self.c_out, -1)
-        np.dot(dZ2, cols.T, out=dW.reshape(self.c_out, cols.shape[0]))
-        np.add.reduce(dZ2, axis=1, out=db.reshape(self.c_out))
+        buffer = self._window_buffer(A_pad, dZ.shape[1:3])
+        conv_dW(A_pad, dZ, self.kernel_size, self.stride, buffer, dW.reshape(self.c_out, -1))
+        np.add.reduce(dZ.reshape(self.c_out, -1), axis=1, out=db.reshape(self.c_out))
         dW *= inv_m
         db *= inv_m
-        self._pool.give_back(cols)
+
+    def _pad(self, A_prev: Array) -> Array:
+        A_pad = pad(A_prev, self._pads, self._padded)
+        if A_pad is not A_prev:
+            _set(self, "_padded", A_pad)  # its borders stay zero: the next batch copies the inside
+        return A_pad
+
+    def _window_buffer(self, A_pad: Array, out_hw: tuple[int, int]) -> Array:
+        buffer = window_buffer(A_pad, self.kernel_size, out_hw, self._buffer)
+        _set(self, "_buffer", buffer)
+        return buffer
 
     def _dZ(self, dZ: Array) -> Array:
         """dZ checked against the cached forward: the shape of Z, the layer's dtype, contiguous."""
-        self._cached(self.cols)
-        if self.in_shape is None:
-            return self._cached(None)  # raises: backward before forward
-        _, h, w, m = self.in_shape
+        A_prev = self._cached(self.A_prev)
+        _, h, w, m = A_prev.shape
         expected = (self.c_out, *output_hw(self, (h, w), self.kernel_size, self.stride,
                                            self._pads), m)
         if dZ.__class__ is not np.ndarray or dZ.shape != expected:
