@@ -17,12 +17,13 @@ What the tricks buy:
   reused from block to block and from step to step. The whole ``cols`` is
   ``kh*kw`` times larger than the images (20 MB for a 5x5 kernel on 256 MNIST
   images) and only ever read back from main memory; the blocks never leave the
-  cache, which makes the layer memory-light and about twice as fast. The price
-  is that backward copies the windows again instead of keeping them.
-* :func:`conv_dA` forms the input's gradient one kernel offset ``(a, b)`` at
-  a time: a matrix product ``W[:, :, a, b]^T dZ`` added onto the shifted
-  input. That is the "full convolution of dZ with the flipped W", as kh*kw
-  products and additions over the whole batch.
+  cache, which makes the layer light on memory and faster on large batches.
+  The price is that backward copies the windows again instead of keeping them.
+* :func:`conv_dA` forms the input's gradient one kernel row ``a`` at a time:
+  a matrix product ``W[:, :, a, :]^T dZ``, whose part for each offset
+  ``(a, b)`` is added onto the shifted input. That is the "full convolution
+  of dZ with the flipped W", as kh products and kh*kw additions over the
+  whole batch.
 """
 
 from __future__ import annotations
@@ -88,8 +89,10 @@ def windows(A_pad: Array, kernel: Pair, stride: Pair, out_hw: Pair) -> Array:
     return view
 
 
-BLOCK_BYTES = 1 << 19
-"""The size aimed at for one block of window columns: well inside a core's L2 cache."""
+BLOCK_BYTES = 1 << 21
+"""The size aimed at for one block of window columns: inside the processor's cache, and
+large enough that a few products do a layer (each product is a call into BLAS, which
+wakes its threads)."""
 
 
 def column_blocks(out_hw: Pair, m: int, n_rows: int, itemsize: int) -> list[tuple[slice, slice]]:
@@ -153,16 +156,17 @@ def conv_dW(A_pad: Array, dZ: Array, kernel: Pair, stride: Pair, buffer: Array, 
 
 def conv_dA(dZ: Array, W: Array, padded_shape: tuple[int, ...], stride: Pair) -> Array:
     """The gradient of the padded input: for each kernel offset (a, b), ``W[:, :, a, b]^T dZ``
-    added where that offset of every window lies."""
+    added where that offset of every window lies (one product per kernel row a)."""
     c_out, oh, ow, m = dZ.shape
     c_in, kh, kw = W.shape[1:]
-    per_offset = np.ascontiguousarray(W.transpose(2, 3, 1, 0))  # (kh, kw, c_in, c_out)
+    per_row = np.ascontiguousarray(W.transpose(2, 3, 1, 0)).reshape(kh, kw * c_in, c_out)
     dZ2 = dZ.reshape(c_out, oh * ow * m)
-    product = np.empty((c_in, oh * ow * m), dtype=dZ.dtype)
+    product = np.empty((kw * c_in, oh * ow * m), dtype=dZ.dtype)
     dA_pad = np.zeros(padded_shape, dtype=dZ.dtype)
     for a, b, rows, cols in offsets((kh, kw), stride, (oh, ow)):
-        np.dot(per_offset[a, b], dZ2, out=product)
-        dA_pad[:, rows, cols, :] += product.reshape(c_in, oh, ow, m)
+        if b == 0:
+            np.dot(per_row[a], dZ2, out=product)  # (kw*c_in, oh*ow*m): offsets (a, 0..kw-1)
+        dA_pad[:, rows, cols, :] += product[b * c_in:(b + 1) * c_in].reshape(c_in, oh, ow, m)
     return dA_pad
 
 
