@@ -33,6 +33,8 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     ("Losses", "`forward(A, Y) -> J`, the mean cost; `backward() -> dA`, per example.",
      ["losses.Loss", "losses.MeanSquaredError", "losses.BinaryCrossEntropy",
       "losses.CategoricalCrossEntropy"]),
+    ("Graphs", "Layers wired as a graph; see [beyond Sequential](graphs.md).",
+     ["Input", "Node", "Graph", "Residual", "Merge", "Add", "Concat", "Multiply"]),
     ("Gradient checking", "", ["gradcheck", "GradCheckResult", "GradCheckEntry"]),
     ("Training", "See [training and callbacks](training.md).",
      ["fit", "evaluate", "History", "seed"]),

@@ -47,9 +47,12 @@ from minigrad.errors import (
     StateError,
 )
 from minigrad.gradcheck import GradCheckEntry, GradCheckResult, gradcheck
+from minigrad.graph import Graph
 from minigrad.io import load, load_checkpoint, save
-from minigrad.layer import Layer, Parameter
+from minigrad.layer import Input, Layer, Node, Parameter
+from minigrad.merge import Add, Concat, Merge, Multiply
 from minigrad.registry import register
+from minigrad.residual import Residual
 from minigrad.sequential import Sequential
 from minigrad.train import History, evaluate, fit
 
@@ -64,6 +67,9 @@ __all__ = [
     "ReLU", "Sequential", "ShapeError", "SiLU", "Sigmoid", "Softmax", "Softplus", "Softsign",
     "StateError", "Swish", "Tanh", "__version__", "functional", "gradcheck", "init", "load",
     "load_checkpoint", "losses", "register", "save", "seed",
+]
+__all__ += [  # the layer graph
+    "Add", "Concat", "Graph", "Input", "Merge", "Multiply", "Node", "Residual",
 ]
 __all__ += [  # training (issue 3)
     "BatchNorm", "Callback", "DivergenceError", "Dropout", "EarlyStopping", "History",

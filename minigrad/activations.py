@@ -59,6 +59,12 @@ class Activation(Layer):
         return A
 
     @override
+    def infer(self, Z: Array) -> Array:
+        if Z.__class__ is not np.ndarray or Z.ndim < 2 or Z.dtype.kind != "f" or not Z.shape[-1]:
+            Z = as_float_batch(self, Z, None, "Z")
+        return self.g(Z)
+
+    @override
     def backward(self, dA: Array) -> Array:
         A, Z = self.A, self.Z
         if A is None or Z is None:

@@ -193,6 +193,21 @@ class BatchNorm(Layer):
         return A
 
     @override
+    def infer(self, Z: Array) -> Array:
+        """Eval mode's output, A = gamma (Z - running_mean) / sqrt(running_var + eps) + beta,
+        leaving the caches and the running statistics as they are."""
+        dt = self._gamma.value.dtype
+        if Z.__class__ is not np.ndarray or Z.dtype is not dt or Z.ndim < 2 or not Z.shape[-1]:
+            Z = as_float_batch(self, Z, dt, "Z")
+        if Z.shape[0] != self.n_features:
+            raise ShapeError(self._shape_message(Z.shape))
+        inv_std = 1.0 / np.sqrt(self._broadcast(self._running_var, Z.ndim) + self.eps)
+        A: Array = self._broadcast(self._gamma.value, Z.ndim) * (
+            (Z - self._broadcast(self._running_mean, Z.ndim)) * inv_std)
+        A += self._broadcast(self._beta.value, Z.ndim)
+        return A
+
+    @override
     def backward(self, dA: Array) -> Array:
         Z_hat = self._cached(self.Z_hat)
         inv_std = self._cached(self.inv_std)

@@ -240,6 +240,18 @@ class Conv2D(Layer):
         return Z
 
     @override
+    def infer(self, A_prev: Array) -> Array:
+        """Z for inference: forward without caching, with buffers of its own (thread-safe)."""
+        W = self._W.value
+        A_prev = as_image_batch(self, A_prev, W.dtype, "A_prev", self.c_in)
+        out_hw = output_hw(self, A_prev.shape[1:3], self.kernel_size, self.stride, self._pads)
+        A_pad = pad(A_prev, self._pads, None)
+        Z = conv_forward(A_pad, W, self.stride, out_hw, window_buffer(A_pad, self.kernel_size,
+                                                                        out_hw, None))
+        Z += self._b.value
+        return Z
+
+    @override
     def backward(self, dZ: Array) -> Array:
         dZ = self._dZ(dZ)
         self.backward_params(dZ)

@@ -135,6 +135,20 @@ class Dense(Layer):
 
     @override
     def forward(self, A_prev: Array) -> Array:
+        A_prev = self._checked(A_prev)
+        Z: Array = np.dot(self._W.value, A_prev)  # np.dot: less call overhead than @
+        Z += self._b.value
+        _set_cache(self, "A_prev", A_prev)
+        return Z
+
+    @override
+    def infer(self, A_prev: Array) -> Array:
+        Z: Array = np.dot(self._W.value, self._checked(A_prev))
+        Z += self._b.value
+        return Z
+
+    def _checked(self, A_prev: Any) -> Array:
+        """A_prev as a (n_in, m) array of W's dtype, or a ShapeError/DTypeError naming the layer."""
         W = self._W.value
         # one comparison each on the hot path; anything unusual takes the full check
         if (
@@ -146,10 +160,8 @@ class Dense(Layer):
         ):
             A_prev = as_float_matrix(self, A_prev, W.dtype, "A_prev")
             check_rows(self, A_prev, self.n_in, "A_prev")
-        Z: Array = np.dot(W, A_prev)  # np.dot: less call overhead than @ on small arrays
-        Z += self._b.value
-        _set_cache(self, "A_prev", A_prev)
-        return Z
+        checked: Array = A_prev
+        return checked
 
     @override
     def backward(self, dZ: Array) -> Array:

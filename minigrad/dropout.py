@@ -99,3 +99,10 @@ class Dropout(Layer):
     @override
     def output_shape(self, shape: Shape | None) -> Shape | None:
         return shape  # elementwise: columns or images alike
+
+    @override
+    def infer(self, A: Array) -> Array:
+        """Inference is the identity, as in eval mode; no mask is drawn."""
+        if A.__class__ is not np.ndarray or A.ndim < 2 or A.dtype.kind != "f" or not A.shape[-1]:
+            A = as_float_batch(self, A, None, "A")
+        return A

@@ -37,11 +37,16 @@ class Flatten(Layer):
 
     @override
     def forward(self, A_prev: Array) -> Array:
+        A = self.infer(A_prev)
+        _set(self, "in_shape", np.shape(A_prev))
+        return A
+
+    @override
+    def infer(self, A_prev: Array) -> Array:
         if A_prev.__class__ is not np.ndarray or A_prev.ndim < 2 or A_prev.dtype.kind != "f":
             A_prev = as_float_batch(self, A_prev, None, "A_prev")
         if not A_prev.shape[-1]:
             as_float_batch(self, A_prev, None, "A_prev")  # raises: an empty batch
-        _set(self, "in_shape", A_prev.shape)
         return A_prev.reshape(-1, A_prev.shape[-1])
 
     @override

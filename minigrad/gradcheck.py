@@ -32,9 +32,8 @@ from attrs import frozen
 from minigrad._checks import as_float_batch, check_finite
 from minigrad._typing import Array
 from minigrad.errors import InputError
-from minigrad.layer import Layer, indexed_leaves, leaves, rewind_generators
+from minigrad.layer import Layer, indexed_leaves, is_container, leaves, rewind_generators
 from minigrad.losses import Loss
-from minigrad.sequential import Sequential
 
 
 @frozen
@@ -118,7 +117,7 @@ def gradcheck(
     Args:
         layer: a layer or a Sequential; it is copied and converted to float64,
             so the original is left untouched.
-        X: input batch, examples on the last axis: (n_in, m) or (c, h, w, m).
+        X: input batch, shape (n_in, m).
         Y, loss: check the model through this loss instead of a random
             linear function of its output (the loss's own gradient is
             checked too).
@@ -140,37 +139,49 @@ def gradcheck(
     model = copy.deepcopy(layer)
     if model.dtype is not None and model.dtype != np.float64:
         model.astype(np.float64)
-    X64 = as_float_batch("gradcheck", X, np.dtype(np.float64), "X")
-    check_finite("gradcheck", X64, "X")
+    several = isinstance(X, list | tuple | dict)
+    inputs = list(X.values()) if isinstance(X, dict) else list(X) if several else [X]
+    X64 = [as_float_batch("gradcheck", X_i, np.dtype(np.float64), "X") for X_i in inputs]
+    for X_i in X64:
+        check_finite("gradcheck", X_i, "X")
     loss = copy.deepcopy(loss)
     rng = np.random.default_rng(seed)
     pick = np.random.default_rng(seed + 1)
     checker = _Checker(h=h, pick=pick, max_entries=max_entries, tolerance=tolerance)
     reset = rewind_generators(leaves(model))
 
-    A = X64
-    for label, leaf in _labelled_leaves(model):
-        reset()
-        out = leaf.forward(A)
-        G = rng.standard_normal(out.shape)
-        _check_part(checker, label, leaf, A, G, reset)
-        reset()
-        A = leaf.forward(A)
+    def model_input() -> Any:
+        return X64 if several else X64[0]
 
-    m = X64.shape[-1]
+    # each leaf on the input it received in the model, so a wrong derivative is pinned
+    # on the leaf that has it (a leaf used twice in a graph is checked at each use)
+    reset()
+    _, trace = model.forward_trace(model_input())
+    labels = _labels(model)
+    for leaf, A_in, out in trace:
+        G: list[Array] = [rng.standard_normal(A.shape) for A in _as_list(out)]
+        _check_part(checker, labels[id(leaf)], leaf, A_in, G, reset)
+
+    m = X64[0].shape[-1]
+    reset()
+    outputs = _as_list(model.forward(model_input()))
     if loss is not None:
-        A_out = A.copy()
+        if len(outputs) != 1:
+            raise ValueError("gradcheck: a model with several outputs is checked without a loss")
+        A_out = outputs[0].copy()
         J0 = loss.forward(A_out, Y)
         dA = loss.backward().copy()
         checker.check(
             f"loss {loss!r}", "A", A_out, dA, m, lambda: loss.forward(A_out, Y), abs(J0)
         )
-        if isinstance(model, Sequential):
-            _check_model(checker, model, X64, lambda out: loss.forward(out, Y),
+        if is_container(model):
+            _check_model(checker, model, X64, several, lambda out: loss.forward(out, Y),
                          lambda: loss.backward(), reset)
-    elif isinstance(model, Sequential):
-        G = rng.standard_normal(A.shape)
-        _check_model(checker, model, X64, lambda out: float(np.vdot(G, out)) / m, lambda: G, reset)
+    elif is_container(model):
+        Gs: list[Array] = [rng.standard_normal(A.shape) for A in outputs]
+
+        _check_model(checker, model, X64, several, lambda out: _linear(Gs, out, m),
+                     lambda: Gs if len(Gs) > 1 else Gs[0], reset)
     return GradCheckResult(
         entries=tuple(checker.entries),
         tolerance=tolerance,
@@ -179,50 +190,77 @@ def gradcheck(
     )
 
 
+def _linear(G: list[Array], out: Any, m: int) -> float:
+    """The checked cost of an output without a loss: J = sum_k sum(G_k * A_k) / m."""
+    total = 0.0
+    for G_k, A_k in zip(G, _as_list(out), strict=True):
+        total += float(np.vdot(G_k, A_k))
+    return total / m
+
+
+def _as_list(value: Any) -> list[Array]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
 def _check_part(
-    checker: _Checker, label: str, leaf: Layer, A_in: Array, G: Array, reset: Callable[[], None]
+    checker: _Checker,
+    label: str,
+    leaf: Layer,
+    A_in: Any,
+    G: list[Array],
+    reset: Callable[[], None],
 ) -> None:
-    m: int = A_in.shape[-1]
-    A_in = A_in.copy()
+    several = isinstance(A_in, list | tuple)
+    ins = [A.copy() for A in _as_list(A_in)]
+    m: int = ins[0].shape[-1]
+    arg = ins if several else ins[0]
 
     def cost() -> float:
         reset()
-        return float(np.vdot(G, leaf.forward(A_in))) / m
+        return _linear(G, leaf.forward(arg), m)
 
     reset()
-    scale = _linear_scale(G, leaf.forward(A_in), m)
-    dA_in = leaf.backward(G).copy()
+    out = leaf.forward(arg)
+    scale = sum(_linear_scale(g, A, m) for g, A in zip(G, _as_list(out), strict=True))
+    d_in = leaf.backward(G if len(G) > 1 else G[0])
+    d_ins = [d.copy() for d in _as_list(d_in)]
     grads = [(name, p.value, p.grad.copy()) for name, p in leaf.named_parameters()]
     for name, value, grad in grads:
         checker.check(label, name, value, grad, 1, cost, scale)
-    checker.check(label, "X", A_in, dA_in, m, cost, scale)
+    for i, (A, dA) in enumerate(zip(ins, d_ins, strict=True)):
+        checker.check(label, f"X{i + 1}" if several else "X", A, dA, m, cost, scale)
 
 
 def _check_model(
     checker: _Checker,
-    model: Sequential,
-    X: Array,
-    cost_of: Callable[[Array], float],
-    dA_of: Callable[[], Array],
+    model: Layer,
+    X: list[Array],
+    several: bool,
+    cost_of: Callable[[Any], float],
+    dA_of: Callable[[], Any],
     reset: Callable[[], None],
 ) -> None:
-    m = X.shape[-1]
-    X = X.copy()
+    m = X[0].shape[-1]
+    X = [X_i.copy() for X_i in X]
+    arg = X if several else X[0]
 
     def cost() -> float:
         reset()
-        return cost_of(model.forward(X))
+        return cost_of(model.forward(arg))
 
     J0 = cost()
-    dX = model.backward(dA_of()).copy()
+    dX = [d.copy() for d in _as_list(model.backward(dA_of()))]
+    labels = _labels(model)
     grads = [
-        (f"model, {label}", name, p.value, p.grad.copy())
-        for label, leaf in _labelled_leaves(model)
+        (f"model, {labels[id(leaf)]}", name, p.value, p.grad.copy())
+        for leaf in leaves(model)
         for name, p in leaf.named_parameters()
     ]
     for part, name, value, grad in grads:
         checker.check(part, name, value, grad, 1, cost, abs(J0) + 1e-3, composite=True)
-    checker.check("model", "X", X, dX, m, cost, abs(J0) + 1e-3, composite=True)
+    for i, (X_i, dX_i) in enumerate(zip(X, dX, strict=True)):
+        checker.check("model", f"X{i + 1}" if several else "X", X_i, dX_i, m, cost,
+                      abs(J0) + 1e-3, composite=True)
 
 
 def _linear_scale(G: Array, out: Array, m: int) -> float:
@@ -405,8 +443,9 @@ def _apart(left: float, right: float, floor: float) -> bool:
     return abs(right - left) > 1e-5 * max(abs(left), abs(right), floor)
 
 
-def _labelled_leaves(layer: Layer) -> list[tuple[str, Layer]]:
-    return [
-        (f"layer {index} ({leaf!r})" if index else repr(leaf), leaf)
+def _labels(layer: Layer) -> dict[int, str]:
+    """How the report names each leaf: ``layer 2 (Tanh())``, or the leaf itself alone."""
+    return {
+        id(leaf): f"layer {index} ({leaf!r})" if index else repr(leaf)
         for index, leaf in indexed_leaves(layer)
-    ]
+    }

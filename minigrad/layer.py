@@ -27,8 +27,8 @@ parameters, buffers, train/eval mode and dtype, and :func:`leaves` and
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Self
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Self, overload
 
 import attrs
 import numpy as np
@@ -44,6 +44,44 @@ if TYPE_CHECKING:
 
 Shape = tuple[int, ...]
 """The shape of one example: ``(n,)`` for a column, ``(c, h, w)`` for an image."""
+
+
+@define(eq=False, repr=False)
+class Node:
+    """A symbolic value in a graph: the output of ``layer`` applied to ``inputs``.
+
+    ``mg.Input(2)`` makes an input node (``layer`` is None); calling a layer
+    on nodes makes the next one: ``h = mg.Dense(2, 8)(x)``. ``shape`` is the
+    shape of one example (``(8,)``), None where a layer cannot tell.
+    :class:`minigrad.Graph` turns nodes into a model.
+    """
+
+    layer: Layer | None
+    inputs: tuple[Node, ...]
+    shape: Shape | None
+    name: str | None = None
+
+    def __repr__(self) -> str:
+        what = "Input" if self.layer is None else repr(self.layer).splitlines()[0]
+        shown = "?" if self.shape is None else ", ".join(map(str, self.shape))
+        label = f"{self.name}: " if self.name else ""
+        return f"<Node {label}{what} -> ({shown}, m)>"
+
+
+def Input(shape: int | Sequence[int], name: str | None = None) -> Node:
+    """A graph input: examples of ``shape`` (an int for columns, ``(c, h, w)`` for images).
+
+    >>> import minigrad as mg
+    >>> mg.Input(2, name="x")
+    <Node x: Input -> (2, m)>
+    """
+    dims = (shape,) if isinstance(shape, int | np.integer) else tuple(shape)
+    if not dims or any(isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1
+                       for n in dims):
+        raise ShapeError(f"Input: shape must be a positive int or a tuple of them, got {shape!r}")
+    if name is not None and (not isinstance(name, str) or not name.isidentifier()):
+        raise ValueError(f"Input: name must be an identifier such as 'x', got {name!r}")
+    return Node(None, (), tuple(int(n) for n in dims), name)
 
 
 @define(eq=False, repr=False)
@@ -92,6 +130,9 @@ class Layer:
 
     training: bool = field(default=True, init=False, repr=False)
 
+    takes_list: ClassVar[bool] = False
+    """True for merge layers, whose forward takes a list of arrays (one per input)."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # attrs gives each slotted class a __getstate__ that keeps its fields only;
@@ -117,13 +158,15 @@ class Layer:
         for name, value in state.items():
             object.__setattr__(self, name, value)
 
-    def forward(self, A_prev: Array, /) -> Array:
+    # A leaf takes and returns an array; a merge layer takes a list, and a Graph with
+    # several inputs or outputs takes and returns lists: hence Any in the base contract.
+    def forward(self, A_prev: Any, /) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement forward")
 
-    def backward(self, dA: Array, /) -> Array:
+    def backward(self, dA: Any, /) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement backward")
 
-    def backward_params(self, dA: Array, /) -> None:
+    def backward_params(self, dA: Any, /) -> None:
         """Backward when nothing needs dA_prev: set the parameter gradients only.
 
         ``Sequential.backward(dA, input_grad=False)`` calls it on its first
@@ -132,8 +175,62 @@ class Layer:
         """
         self.backward(dA)
 
-    def __call__(self, A_prev: Array, /) -> Array:
+    @overload
+    def __call__(self, A_prev: Node | Sequence[Node], /) -> Node: ...
+    @overload
+    def __call__(self, A_prev: Array, /) -> Array: ...
+    def __call__(self, A_prev: Any, /) -> Any:
+        """On arrays, ``forward``; on a node (a list of nodes for a merge), a new graph node."""
+        if isinstance(A_prev, Node) or (
+            isinstance(A_prev, list | tuple) and A_prev and all(isinstance(n, Node) for n in A_prev)
+        ):
+            inputs = (A_prev,) if isinstance(A_prev, Node) else tuple(A_prev)
+            return Node(self, inputs, self.node_shape([n.shape for n in inputs]))
         return self.forward(A_prev)
+
+    def forward_trace(self, A_prev: Any, /) -> tuple[Any, list[tuple[Layer, Any, Any]]]:
+        """``forward``, and each leaf layer run with what it received and gave.
+
+        The trace is ``[(leaf, input, output), ...]`` in the order the leaves
+        ran; gradcheck checks each leaf on its own input with it, and fit's
+        divergence diagnosis finds the first non-finite output. Containers
+        override it to trace their children; a leaf traces itself.
+        """
+        A = self.forward(A_prev)
+        return A, [(self, A_prev, A)]
+
+    def node_shape(self, shapes: Sequence[Shape | None], /) -> Shape | None:
+        """The output shape at a graph node whose inputs have ``shapes`` (one for most layers).
+
+        Merge layers override it; the others take exactly one input.
+        """
+        if len(shapes) != 1:
+            raise ShapeError(
+                f"{self!r} takes one input, but is called on {len(shapes)} nodes; "
+                "merge them first with mg.Add(), mg.Concat() or mg.Multiply()"
+            )
+        return self.output_shape(shapes[0])
+
+    def infer(self, A_prev: Any, /) -> Any:
+        """The output for inference: eval-mode forward that leaves the layer as it was.
+
+        ``predict`` and ``evaluate`` call it, so inference never touches what a
+        training ``forward`` cached for ``backward``, nor the train/eval mode,
+        nor running statistics: several threads may predict with one model.
+        Built-in layers compute it directly; this default, for a layer of your
+        own, runs ``forward`` in eval mode and then puts its caches and mode
+        back (safe in one thread; override ``infer`` for concurrent use).
+        """
+        saved = [(leaf, leaf._snapshot(), getattr(leaf, "training", True)) for leaf in leaves(self)]
+        was_training = getattr(self, "training", True)
+        try:
+            self.train(False)
+            return self.forward(A_prev)
+        finally:
+            for leaf, snapshot, mode in saved:
+                leaf._restore(snapshot)
+                leaf.training = mode
+            self.training = was_training
 
     def children(self) -> list[Layer]:
         """The layers inside this one, each once (none for a leaf). Containers override it."""
@@ -192,30 +289,32 @@ class Layer:
         """Switch to evaluation mode (dropout off, running statistics used)."""
         return self.train(False)
 
-    def predict(self, X: Array, /) -> Array:
-        """Forward ``X`` in eval mode, then restore the previous mode.
+    def predict(self, X: Any, /) -> Any:
+        """The model's output for ``X`` in eval mode (see :meth:`infer`); the layer is unchanged.
 
         Unlike ``forward``, it refuses to hand back NaN or inf: an InputError
         names the non-finite entry of X, or says that the output overflowed.
+        A Graph with several inputs takes a list (or dict) and with several
+        outputs returns a list.
         """
         where = f"{type(self).__name__}.predict"
-        if isinstance(X, np.ndarray) and X.dtype.kind == "f":
-            check_finite(where, X, "X")
-        was_training = self.training
-        self.eval()
-        try:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                A = self.forward(X)  # overflow is reported below, as an error, not a warning
-        finally:
-            self.train(was_training)
-        if not np.isfinite(A).all():
-            X_arr = np.asarray(X)
-            check_finite(where, X_arr, "X")
-            raise InputError(
-                f"{where}: the output holds non-finite values although X is finite "
-                f"(largest |X| is {float(np.abs(X_arr).max()):.3g}): an overflow; "
-                "scale the inputs, or check the weights for divergence"
-            )
+        inputs = list(X.values()) if isinstance(X, dict) else X if isinstance(X, list) else [X]
+        for i, X_i in enumerate(inputs):
+            if isinstance(X_i, np.ndarray) and X_i.dtype.kind == "f":
+                check_finite(where, X_i, "X" if len(inputs) == 1 else f"X[{i}]")
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            A = self.infer(X)  # overflow is reported below, as an error, not a warning
+        outputs = A if isinstance(A, list) else [A]
+        for A_k in outputs:
+            if not np.isfinite(A_k).all():
+                for X_i in inputs:
+                    check_finite(where, np.asarray(X_i), "X")
+                largest = max(float(np.abs(np.asarray(X_i)).max()) for X_i in inputs)
+                raise InputError(
+                    f"{where}: the output holds non-finite values although X is finite "
+                    f"(largest |X| is {largest:.3g}): an overflow; "
+                    "scale the inputs, or check the weights for divergence"
+                )
         return A
 
     @property

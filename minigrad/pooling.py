@@ -110,14 +110,23 @@ class MaxPool2D(_Pool2D):
     @override
     def forward(self, A_prev: Array) -> Array:
         A_prev, out_hw = self._input(A_prev)
+        A = self._max(A_prev, out_hw)
+        _set(self, "A_prev", A_prev)
+        _set(self, "A", A)
+        _set(self, "in_shape", A_prev.shape)
+        return A
+
+    @override
+    def infer(self, A_prev: Array) -> Array:
+        A_prev, out_hw = self._input(A_prev)
+        return self._max(A_prev, out_hw)
+
+    def _max(self, A_prev: Array, out_hw: Pair) -> Array:
         views = [A_prev[:, rows, cols, :]
                  for _, _, rows, cols in offsets(self.pool_size, self.step, out_hw)]
         A = views[0].copy()
         for view in views[1:]:
             np.maximum(A, view, out=A)
-        _set(self, "A_prev", A_prev)
-        _set(self, "A", A)
-        _set(self, "in_shape", A_prev.shape)
         return A
 
     @override
@@ -161,6 +170,12 @@ class AvgPool2D(_Pool2D):
 
     @override
     def forward(self, A_prev: Array) -> Array:
+        A = self.infer(A_prev)
+        _set(self, "in_shape", np.shape(A_prev))
+        return A
+
+    @override
+    def infer(self, A_prev: Array) -> Array:
         A_prev, out_hw = self._input(A_prev)
         views = [A_prev[:, rows, cols, :]
                  for _, _, rows, cols in offsets(self.pool_size, self.step, out_hw)]
@@ -168,7 +183,6 @@ class AvgPool2D(_Pool2D):
         for view in views[1:]:
             A += view
         A *= A.dtype.type(1.0 / len(views))
-        _set(self, "in_shape", A_prev.shape)
         return A
 
     @override
@@ -210,12 +224,17 @@ class GlobalAvgPool2D(Layer):
 
     @override
     def forward(self, A_prev: Array) -> Array:
+        A = self.infer(A_prev)
+        _set(self, "in_shape", np.shape(A_prev))
+        return A
+
+    @override
+    def infer(self, A_prev: Array) -> Array:
         if A_prev.__class__ is not np.ndarray or A_prev.ndim != 4 or A_prev.dtype.kind != "f":
             A_prev = as_image_batch(self, A_prev, None, "A_prev")
         if not A_prev.shape[3]:
             as_image_batch(self, A_prev, None, "A_prev")  # raises: an empty batch
         A: Array = A_prev.mean(axis=(1, 2))
-        _set(self, "in_shape", A_prev.shape)
         return A
 
     @override

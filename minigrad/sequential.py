@@ -99,6 +99,27 @@ class Sequential(Layer):
             raise
         return A
 
+    @override
+    def forward_trace(self, X: Array) -> tuple[Any, list[tuple[Layer, Any, Any]]]:
+        A: Any = X
+        trace: list[tuple[Layer, Any, Any]] = []
+        for layer in self._layers:
+            A, inner = layer.forward_trace(A)
+            trace += inner
+        return A, trace
+
+    @override
+    def infer(self, X: Array) -> Array:
+        A = X
+        layer = None
+        try:
+            for layer in self._layers:
+                A = layer.infer(A)
+        except Exception as err:
+            err.add_note(self._where(self._index(layer)))
+            raise
+        return A
+
     @overload
     def backward(self, dA: Array) -> Array: ...
     @overload

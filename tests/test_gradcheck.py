@@ -524,7 +524,7 @@ def test_non_finite_input_is_refused() -> None:
         mg.gradcheck(mg.Tanh(), X)
 
 
-@pytest.mark.parametrize("shape", [(3,), (2, 3, 0), (2, 0)])
+@pytest.mark.parametrize("shape", [(3,), (2, 0)])
 def test_badly_shaped_input_is_refused(shape: tuple[int, ...]) -> None:
     with pytest.raises(mg.ShapeError, match="gradcheck"):
         mg.gradcheck(mg.Tanh(), np.ones(shape))

@@ -228,22 +228,21 @@ def test_train_and_eval_reach_every_layer() -> None:
     assert not any(layer.training for layer in everything)
 
 
-def test_predict_runs_in_eval_mode_and_restores_the_mode() -> None:
-    seen: list[bool] = []
-
-    class Spy(mg.Identity):
-        def g(self, Z: np.ndarray) -> np.ndarray:
-            seen.append(self.training)
-            return Z
-
-    net = mg.Sequential([mg.Dense(2, 2, rng=0), Spy()])
-    X = normal(7, (2, 3))
-    np.testing.assert_array_equal(net.predict(X), net.forward(X))
-    assert seen == [False, True]
-    assert net.training and net[1].training
+def test_predict_computes_in_eval_mode_and_leaves_the_model_as_it_was() -> None:
+    net = mg.Sequential([mg.Dense(2, 4, rng=0), mg.Dropout(0.5, rng=1), mg.BatchNorm(4),
+                         mg.Tanh()])
+    X = normal(7, (2, 6))
+    net.forward(X)  # training caches and running statistics as after a step
+    caches = [(leaf, leaf._snapshot()) for leaf in mg.layer.leaves(net)]
+    stats = {k: v.copy() for k, v in net.buffers().items()}
+    A = net.predict(normal(8, (2, 3)))
+    assert net.training and all(leaf.training for leaf in net)
+    for leaf, saved in caches:
+        assert all(getattr(leaf, k) is v for k, v in saved.items()), leaf
+    for k, v in net.buffers().items():
+        np.testing.assert_array_equal(v, stats[k])
     net.eval()
-    net.predict(X)
-    assert not net.training
+    np.testing.assert_array_equal(A, net.forward(normal(8, (2, 3))))
     net.train()
     with pytest.raises(mg.ShapeError):
         net.predict(np.ones((3, 3)))

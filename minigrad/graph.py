@@ -1,0 +1,516 @@
+"""Graph: layers wired as a directed acyclic graph; backprop is the chain rule on it.
+
+Build it by calling layers on nodes, then name the ends::
+
+    x = mg.Input(2, name="x")
+    h = mg.Tanh()(mg.Dense(2, 8)(x))
+    r = mg.Add()([h, mg.Tanh()(mg.Dense(8, 8)(h))])     # a residual connection
+    model = mg.Graph(inputs=x, outputs=mg.Sigmoid()(mg.Dense(8, 1)(r)))
+
+Forward visits the nodes in topological order, each layer on its inputs'
+values. Backward visits them in reverse, and is the chain rule for a graph:
+
+    dA_node = sum over the nodes c that read node of  (c's backward)(dA_c)
+
+so where a node's output forks into several layers, **the gradients that
+come back along the paths add** before flowing on: for ``r = h + f(h)``,
+``dh = dr + (f's backward)(dr)``. A chain is the special case with one
+path, where the sum has one term and this is Sequential's backward.
+
+A layer object used at several nodes shares its weights. The graph keeps
+what each use's forward cached and hands it back before that use's
+backward; the parameter gradients are summed over the uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from attrs import define, field
+from typing_extensions import override
+
+from minigrad._checks import as_float_batch
+from minigrad._typing import Array
+from minigrad.errors import DTypeError, InputError, ShapeError
+from minigrad.layer import Input, Layer, Node, Parameter, Shape, is_container, leaves
+
+Structure = Any
+"""An array, or a list of arrays (one per graph input or output)."""
+
+
+@define(eq=False, repr=False, init=False)
+class Graph(Layer):
+    """A model whose layers form a directed acyclic graph of nodes; itself a Layer.
+
+    Args:
+        inputs: the input node (``mg.Input``), or a list of them.
+        outputs: the output node, or a list of them.
+
+    With several inputs, ``forward`` takes a list of arrays in the order of
+    ``inputs`` (or a dict by input name); with several outputs it returns a
+    list. ``backward`` takes and returns the same structures.
+
+    >>> import minigrad as mg
+    >>> x = mg.Input(2, name="x")
+    >>> h = mg.Tanh()(mg.Dense(2, 3, rng=0)(x))
+    >>> model = mg.Graph(inputs=x, outputs=mg.Add()([h, mg.Dense(3, 3, rng=1)(h)]))
+    >>> [node.name for node in model.nodes]
+    ['x', 'dense', 'tanh', 'dense_1', 'add']
+    """
+
+    nodes: tuple[Node, ...] = field(factory=tuple)
+    input_nodes: tuple[Node, ...] = field(factory=tuple)
+    output_nodes: tuple[Node, ...] = field(factory=tuple)
+    _layers: tuple[Layer, ...] = field(factory=tuple)
+    _shared: frozenset[int] = field(factory=frozenset)  # ids of layers used at several nodes
+    _readers: dict[int, int] = field(factory=dict)  # node id -> how many nodes read it
+    _use_caches: dict[int, list[dict[str, Any]]] = field(factory=dict, repr=False)
+    _check_caches: bool = field(default=False)
+
+    def __init__(self, inputs: Node | Sequence[Node], outputs: Node | Sequence[Node]) -> None:
+        ins = _node_list(inputs, "inputs")
+        outs = _node_list(outputs, "outputs")
+        nodes = _topological(ins, outs)
+        _name_nodes(nodes)
+        layers: list[Layer] = []
+        uses: dict[int, int] = {}
+        readers: dict[int, int] = {}
+        for node in nodes:
+            for source in node.inputs:
+                readers[id(source)] = readers.get(id(source), 0) + 1
+            if node.layer is None:
+                continue
+            if id(node.layer) not in uses:
+                layers.append(node.layer)
+            uses[id(node.layer)] = uses.get(id(node.layer), 0) + 1
+        _check_dtypes(layers)
+        self.__attrs_init__(
+            tuple(nodes), tuple(ins), tuple(outs), tuple(layers),
+            frozenset(k for k, n in uses.items() if n > 1), readers, {},
+            not all(_validates_first(leaf) for leaf in leaves_of(layers)),
+        )
+
+    # -- container --------------------------------------------------------------
+
+    @override
+    def children(self) -> list[Layer]:
+        return list(self._layers)
+
+    @override
+    def named_children(self) -> list[tuple[str, Layer]]:
+        """Each layer once, keyed by the name of the first node that uses it."""
+        seen: set[int] = set()
+        out = []
+        for node in self.nodes:
+            if node.layer is not None and id(node.layer) not in seen:
+                seen.add(id(node.layer))
+                out.append((str(node.name), node.layer))
+        return out
+
+    @property
+    def input_names(self) -> list[str]:
+        return [str(node.name) for node in self.input_nodes]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [str(node.name) for node in self.output_nodes]
+
+    def node(self, name: str) -> Node:
+        """The node called ``name``."""
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(f"Graph has no node {name!r}; its nodes are "
+                       + ", ".join(str(n.name) for n in self.nodes))
+
+    # -- the Layer contract -------------------------------------------------------
+
+    @override
+    def forward(self, X: Structure) -> Structure:
+        return self._run(X, train=True)
+
+    @override
+    def infer(self, X: Structure) -> Structure:
+        return self._run(X, train=False)
+
+    @override
+    def forward_trace(self, X: Structure) -> tuple[Any, list[tuple[Layer, Any, Any]]]:
+        trace: list[tuple[Layer, Any, Any]] = []
+        return self._run(X, train=True, trace=trace), trace
+
+    def _run(
+        self, X: Structure, *, train: bool, trace: list[tuple[Layer, Any, Any]] | None = None
+    ) -> Structure:
+        """Each node's layer on its inputs' values, in topological order."""
+        values: dict[int, Array] = {
+            id(node): array for node, array in zip(self.input_nodes, self._bind(X), strict=True)
+        }
+        snapshot = (
+            [(leaf, leaf._snapshot()) for leaf in leaves(self)]
+            if train and self._check_caches else None
+        )
+        if train:
+            self._use_caches.clear()
+        node = None
+        try:
+            for node in self.nodes:
+                layer = node.layer
+                if layer is None:
+                    continue
+                args = [values[id(source)] for source in node.inputs]
+                arg = args[0] if len(args) == 1 else args
+                if trace is not None:
+                    values[id(node)], inner = layer.forward_trace(arg)
+                    trace += inner
+                else:
+                    run: Callable[[Any], Array] = layer.forward if train else layer.infer
+                    values[id(node)] = run(arg)
+                if train and id(layer) in self._shared:
+                    self._use_caches[id(node)] = [x._snapshot() for x in leaves(layer)]
+        except Exception as err:
+            if snapshot is not None:
+                for leaf, saved in snapshot:
+                    leaf._restore(saved)
+            err.add_note(self._where(node))
+            raise
+        outputs = [values[id(node)] for node in self.output_nodes]
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    @override
+    def backward(self, dA: Structure, *, input_grad: bool = True) -> Structure:
+        """Run the output gradients back through the nodes; return the inputs' gradients.
+
+        ``grads[node]`` collects the gradient of the loss with respect to a
+        node's output. A node read by several layers receives one term from
+        each: *gradients add where paths fork*. With ``input_grad=False`` the
+        layers that read only graph inputs set their parameter gradients and
+        skip the input gradient (the data's dX, which training never uses);
+        None is returned.
+        """
+        grads: dict[int, Array] = {}
+        for output, d in zip(self.output_nodes, self._bind_grads(dA), strict=True):
+            _add_into(grads, output, d)
+        done: set[int] = set()  # shared layers whose gradients are already set once
+        inputs = {id(x) for x in self.input_nodes}
+        node: Node | None = None
+        try:
+            for node in reversed(self.nodes):
+                layer = node.layer
+                if layer is None or id(node) not in grads:
+                    continue
+                d = grads.pop(id(node))
+                params = layer.parameters()
+                earlier = None
+                if id(layer) in self._shared:
+                    for leaf, saved in zip(leaves(layer), self._use_caches[id(node)], strict=True):
+                        leaf._restore(saved)
+                    if id(layer) in done:
+                        earlier = [p.grad.copy() for p in params]
+                    done.add(id(layer))
+                if not input_grad and all(id(source) in inputs for source in node.inputs):
+                    layer.backward_params(d)
+                else:
+                    back: Callable[[Array], Any] = layer.backward
+                    d_inputs = back(d)  # one gradient per input: a list for a merge
+                    if len(node.inputs) == 1:
+                        d_inputs = [d_inputs]
+                    for source, d_source in zip(node.inputs, d_inputs, strict=True):
+                        _add_into(grads, source, d_source)
+                if earlier is not None:
+                    _accumulate(params, earlier)
+        except Exception as err:
+            err.add_note(self._where(node))
+            raise
+        if not input_grad:
+            return None
+        dX = [grads[id(node)] for node in self.input_nodes]  # every input reaches an output
+        return dX[0] if len(dX) == 1 else dX
+
+    @override
+    def backward_params(self, dA: Structure) -> None:
+        self.backward(dA, input_grad=False)
+
+    @override
+    def output_shape(self, shape: Shape | None) -> Shape | None:
+        if len(self.input_nodes) != 1 or len(self.output_nodes) != 1:
+            raise ShapeError(
+                f"{self._short()}: has {len(self.input_nodes)} inputs and "
+                f"{len(self.output_nodes)} outputs; only a graph with one of each is a layer "
+                "in a chain"
+            )
+        expected = self.input_nodes[0].shape
+        if shape is not None and expected is not None and shape != expected:
+            raise ShapeError(
+                f"{self._short()}: input {self.input_names[0]!r} takes examples of shape "
+                f"{expected}, got {shape}"
+            )
+        return self.output_nodes[0].shape
+
+    @override
+    def node_shape(self, shapes: Sequence[Shape | None]) -> Shape | None:
+        if len(shapes) != len(self.input_nodes):
+            raise ShapeError(f"{self._short()}: takes {len(self.input_nodes)} inputs, "
+                             f"got {len(shapes)}")
+        for node, shape in zip(self.input_nodes, shapes, strict=True):
+            if shape is not None and node.shape is not None and shape != node.shape:
+                raise ShapeError(f"{self._short()}: input {node.name!r} takes examples of "
+                                 f"shape {node.shape}, got {shape}")
+        if len(self.output_nodes) != 1:
+            raise ShapeError(f"{self._short()}: has {len(self.output_nodes)} outputs; "
+                             "a node holds one")
+        return self.output_nodes[0].shape
+
+    @override
+    def output_size(self, n_in: int | None) -> int | None:
+        shape = self.output_shape(None if n_in is None else (n_in,))
+        return shape[0] if shape is not None and len(shape) == 1 else None
+
+    @override
+    def config(self) -> dict[str, Any]:
+        """The wiring as plain data, and the layers (each once) that the nodes refer to."""
+        index = {id(layer): i for i, layer in enumerate(self._layers)}
+        return {
+            "inputs": [{"name": n.name, "shape": list(n.shape or ())} for n in self.input_nodes],
+            "nodes": [
+                {"name": n.name, "layer": index[id(n.layer)], "inputs": [s.name for s in n.inputs]}
+                for n in self.nodes if n.layer is not None
+            ],
+            "outputs": self.output_names,
+            "layers": list(self._layers),
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Graph:
+        """Rebuild a graph from :meth:`config` (with its layers already built)."""
+        layers = config["layers"]
+        made: dict[str, Node] = {}
+        inputs = []
+        for entry in config["inputs"]:
+            node = Input(tuple(entry["shape"]), name=entry["name"])
+            made[entry["name"]] = node
+            inputs.append(node)
+        for entry in config["nodes"]:
+            sources = [made[name] for name in entry["inputs"]]
+            node = layers[entry["layer"]](sources[0] if len(sources) == 1 else sources)
+            node.name = entry["name"]
+            made[entry["name"]] = node
+        return cls(inputs, [made[name] for name in config["outputs"]])
+
+    # -- inputs and outputs -------------------------------------------------------
+
+    def _bind(self, X: Structure) -> list[Array]:
+        """The arrays for the input nodes, checked against their shapes, in their order."""
+        names = self.input_names
+        if isinstance(X, Mapping):
+            if set(X) != set(names):
+                raise InputError(
+                    f"{self._short()}: expected inputs named {names}, got {sorted(map(str, X))}"
+                )
+            arrays = [X[name] for name in names]
+        elif isinstance(X, list | tuple):
+            arrays = list(X)
+        else:
+            arrays = [X]
+        if len(arrays) != len(names):
+            raise InputError(
+                f"{self._short()}: has {len(names)} inputs ({', '.join(names)}); pass a list of "
+                f"{len(names)} arrays or a dict by name, got {len(arrays)}"
+            )
+        checked = []
+        for node, array in zip(self.input_nodes, arrays, strict=True):
+            A = as_float_batch(self._short(), array, None, f"input {node.name!r}")
+            if node.shape is not None and A.shape[:-1] != node.shape:
+                hint = ""
+                if A.ndim == 2 and len(node.shape) == 1 and A.shape[1] == node.shape[0]:
+                    hint = "\nExamples are columns; did you pass X instead of X.T?"
+                raise ShapeError(
+                    f"{self._short()}: input {node.name!r} takes examples of shape {node.shape}, "
+                    f"so an array of shape {(*node.shape, 'm')}; got {A.shape}{hint}"
+                )
+            checked.append(A)
+        if len({A.shape[-1] for A in checked}) > 1:
+            raise ShapeError(
+                f"{self._short()}: the inputs hold different numbers of examples: "
+                + ", ".join(f"{n} {A.shape}" for n, A in zip(names, checked, strict=True))
+            )
+        return checked
+
+    def _bind_grads(self, dA: Structure) -> list[Array]:
+        names = self.output_names
+        if isinstance(dA, Mapping):
+            if set(dA) != set(names):
+                raise InputError(f"{self._short()}: expected gradients for the outputs {names}, "
+                                 f"got {sorted(map(str, dA))}")
+            grads = [dA[name] for name in names]
+        elif len(names) > 1:
+            if not isinstance(dA, list | tuple) or len(dA) != len(names):
+                raise InputError(f"{self._short()}: has {len(names)} outputs ({', '.join(names)}); "
+                                 f"backward takes a list of {len(names)} gradients")
+            grads = list(dA)
+        else:
+            grads = [dA]
+        return grads
+
+    # -- printing -------------------------------------------------------------------
+
+    def _short(self) -> str:
+        return (f"Graph(inputs={self.input_names}, outputs={self.output_names}, "
+                f"{len(self.nodes)} nodes)")
+
+    def __repr__(self) -> str:
+        lines = [f"  {_describe(node)}" for node in self.nodes]
+        return "Graph(\n" + "\n".join(lines) + "\n)"
+
+    def _where(self, node: Node | None) -> str:
+        if node is None:
+            return f"(in {self._short()})"
+        return f"(at node {node.name!r} of {self._short()}: {_describe(node)})"
+
+    def summary(self, *, print_fn: Any = print) -> str:
+        """Print and return a table of nodes: layer, output shape, parameters, inputs."""
+        rows = [("Node", "Layer", "Output shape", "Params", "Connected to")]
+        counted: set[int] = set()
+        for node in self.nodes:
+            shape = "?, m" if node.shape is None else ", ".join(map(str, node.shape)) + ", m"
+            if node.layer is None:
+                rows.append((str(node.name), "Input", f"({shape})", "0", ""))
+                continue
+            n = node.layer.n_parameters()
+            shown = f"{n:,}" if id(node.layer) not in counted else f"(shared) {n:,}"
+            counted.add(id(node.layer))
+            rows.append((str(node.name), repr(node.layer).splitlines()[0], f"({shape})", shown,
+                         ", ".join(str(s.name) for s in node.inputs)))
+        widths = [max(len(r[c]) for r in rows) for c in range(5)]
+        fmt = "  ".join(f"{{:{a}{w}}}" for a, w in zip("<<<><", widths, strict=True))
+        rule = "-" * (sum(widths) + 8)
+        lines = [fmt.format(*rows[0]), rule, *(fmt.format(*r).rstrip() for r in rows[1:]), rule,
+                 f"Total parameters: {self.n_parameters():,}"]
+        text = "\n".join(lines)
+        print_fn(text)
+        return text
+
+
+# -- helpers --------------------------------------------------------------------------
+
+
+def _add_into(grads: dict[int, Array], node: Node, d: Array) -> None:
+    """Gradients add where paths fork: a second path's term is summed in (never in place,
+    since a layer may hand the same array to several inputs, as Add does)."""
+    grads[id(node)] = grads[id(node)] + d if id(node) in grads else d
+
+
+def _accumulate(params: list[Parameter], earlier: list[Array]) -> None:
+    """A shared layer's parameter gradients: this use's plus the uses already run."""
+    for p, grad in zip(params, earlier, strict=True):
+        p.grad += grad
+
+
+def _node_list(value: Any, what: str) -> list[Node]:
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    if not items:
+        raise InputError(f"Graph: {what} must name at least one node")
+    for i, item in enumerate(items):
+        if not isinstance(item, Node):
+            raise TypeError(
+                f"Graph: {what}[{i}] must be a node (from mg.Input(...) or calling a layer on a "
+                f"node), got {type(item).__name__}"
+            )
+    if len({id(n) for n in items}) != len(items):
+        raise InputError(f"Graph: {what} lists a node twice")
+    return items
+
+
+def _topological(inputs: list[Node], outputs: list[Node]) -> list[Node]:
+    """Every node the outputs depend on, each after its inputs (depth-first, post-order).
+
+    Refuses a cycle, a path that reaches an Input not among ``inputs``, an
+    input that is not an Input node, and an input no output depends on.
+    """
+    for i, node in enumerate(inputs):
+        if node.layer is not None:
+            raise InputError(
+                f"Graph: inputs[{i}] is {node!r}, the output of a layer; graph inputs are "
+                "made with mg.Input(...)"
+            )
+    declared = {id(n) for n in inputs}
+    order: list[Node] = []
+    state: dict[int, int] = {}  # 1: being visited, 2: done
+    for output in outputs:
+        stack: list[tuple[Node, int]] = [(output, 0)]
+        path: list[Node] = []
+        while stack:
+            node, i = stack.pop()
+            if i == 0:
+                if state.get(id(node)) == 2:
+                    continue
+                if state.get(id(node)) == 1:
+                    cycle = " -> ".join(str(n.name or n) for n in [*path, node])
+                    raise InputError(f"Graph: the nodes form a cycle: {cycle}")
+                state[id(node)] = 1
+                path.append(node)
+                if node.layer is None and id(node) not in declared:
+                    raise InputError(
+                        f"Graph: output {output!r} depends on the input {node!r}, which is not "
+                        "among the graph's inputs; add it to inputs=[...]"
+                    )
+            if i < len(node.inputs):
+                stack.append((node, i + 1))
+                stack.append((node.inputs[i], 0))
+            else:
+                state[id(node)] = 2
+                path.pop()
+                order.append(node)
+    for node in inputs:
+        if state.get(id(node)) != 2:
+            raise InputError(
+                f"Graph: the input {node!r} does not reach any output; remove it from inputs or "
+                "connect it"
+            )
+    # inputs first, in the order given; then the rest in dependency order
+    rest = [n for n in order if n.layer is not None]
+    return [*inputs, *rest]
+
+
+def _name_nodes(nodes: list[Node]) -> None:
+    """Give unnamed nodes unique names: the layer's class in lower case, numbered."""
+    taken = {n.name for n in nodes if n.name is not None}
+    for node in nodes:
+        if node.name is not None:
+            if [n.name for n in nodes].count(node.name) > 1:
+                raise InputError(f"Graph: two nodes are named {node.name!r}")
+            continue
+        base = "x" if node.layer is None else type(node.layer).__name__.lower()
+        name, k = base, 0
+        while name in taken:
+            k += 1
+            name = f"{base}_{k}"
+        taken.add(name)
+        node.name = name
+
+
+def _check_dtypes(layers: list[Layer]) -> None:
+    dtypes = {str(layer.dtype): layer for layer in layers if layer.dtype is not None}
+    if len(dtypes) > 1:
+        found = ", ".join(f"{d} (from {layer!r})" for d, layer in dtypes.items())
+        raise DTypeError(
+            f"Graph: layers have different dtypes: {found}; convert them with .astype(dtype)"
+        )
+
+
+def leaves_of(layers: Sequence[Layer]) -> list[Layer]:
+    return [leaf for layer in layers for leaf in leaves(layer)]
+
+
+def _validates_first(layer: Layer) -> bool:
+    """Built-in layers check their input before touching any state."""
+    return type(layer).__module__.startswith("minigrad.") and not is_container(layer)
+
+
+def _describe(node: Node) -> str:
+    if node.layer is None:
+        shape = "?" if node.shape is None else ", ".join(map(str, node.shape))
+        return f"{node.name}: Input ({shape}, m)"
+    sources = ", ".join(str(s.name) for s in node.inputs)
+    return f"{node.name}: {repr(node.layer).splitlines()[0]} <- {sources}"
+
