@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import minigrad as mg  # noqa: E402
+import minigrad as mg
 
 TARGETS = {64: 1.0, 256: 1.25}
 LEARNING_RATE = 0.01

@@ -28,7 +28,8 @@ def as_image_batch(owner: object, X: Any, dtype: np.dtype[Any] | None, what: str
     if arr.ndim in (2, 3) and arr.dtype.kind in "fiu":
         raise ShapeError(
             f"{owner!r}: expected {what} to be 4-D (channels, height, width, m) with examples "
-            f"on the last axis, got {arr.ndim}-D shape {arr.shape}; {_flat_hint(arr.shape, channels)}"
+            f"on the last axis, got {arr.ndim}-D shape {arr.shape}; "
+            f"{_flat_hint(arr.shape, channels)}"
         )
     A = as_float_batch(owner, X, dtype, what, ndim=4)
     if channels is not None and A.shape[0] != channels:

@@ -76,7 +76,8 @@ def output_hw(owner: object, hw: Pair, kernel: Pair, stride: Pair, pads: Pads) -
 
 
 def windows(A_pad: Array, kernel: Pair, stride: Pair, out_hw: Pair) -> Array:
-    """The view ``(c, kh, kw, oh, ow, m)`` with ``[:, a, b, i, j, :] = A_pad[:, s*i+a, s*j+b, :]``."""
+    """The view ``(c, kh, kw, oh, ow, m)`` whose ``[:, a, b, i, j, :]`` is
+    ``A_pad[:, s*i+a, s*j+b, :]``."""
     c, _, _, m = A_pad.shape
     sc, sh, sw, sm = A_pad.strides
     (kh, kw), (st_h, st_w), (oh, ow) = kernel, stride, out_hw
@@ -145,7 +146,7 @@ def conv_forward(A_pad: Array, W: Array, stride: Pair, out_hw: Pair, buffer: Arr
 
 
 def conv_dW(A_pad: Array, dZ: Array, kernel: Pair, stride: Pair, buffer: Array, dW2: Array) -> None:
-    """``dW2 (c_out, c*kh*kw) = dZ cols^T``, without the 1/m, block by block (windows copied anew)."""
+    """``dW2 (c_out, c*kh*kw) = dZ cols^T`` without the 1/m, a block at a time (copied anew)."""
     c_out, oh, ow, m = dZ.shape
     win = windows(A_pad, kernel, stride, (oh, ow))
     dW2[...] = 0
@@ -176,7 +177,8 @@ def offsets(kernel: Pair, stride: Pair, out_hw: Pair) -> Iterator[tuple[int, int
     (kh, kw), (st_h, st_w), (oh, ow) = kernel, stride, out_hw
     for a in range(kh):
         for b in range(kw):
-            yield a, b, slice(a, a + st_h * (oh - 1) + 1, st_h), slice(b, b + st_w * (ow - 1) + 1, st_w)
+            rows = slice(a, a + st_h * (oh - 1) + 1, st_h)
+            yield a, b, rows, slice(b, b + st_w * (ow - 1) + 1, st_w)
 
 
 def pad(A: Array, pads: Pads, buffer: Array | None) -> Array:

@@ -60,7 +60,9 @@ def _padding(instance: Conv2D, attribute: Any, value: Any) -> None:
             )
         return
     if isinstance(value, str):
-        raise ValueError(f"Conv2D: padding must be an int, a pair, 'valid' or 'same', got {value!r}")
+        raise ValueError(
+            f"Conv2D: padding must be an int, a pair, 'valid' or 'same', got {value!r}"
+        )
     check_pair("Conv2D", "padding", value, minimum=0)
 
 
@@ -87,7 +89,8 @@ class Conv2D(Layer):
     whole layer is one matrix product (see :mod:`minigrad._windows`).
 
     Backward (per-example dZ, the library's convention):
-        dW[c, c', a, b] = (1/m) sum over (i, j, examples) of dZ[c, i, j, :] * A_prev[c', s*i+a, s*j+b, :]
+        dW[c, c', a, b] = (1/m) sum over (i, j, examples) of
+                          dZ[c, i, j, :] * A_prev[c', s*i + a, s*j + b, :]
         db[c]           = (1/m) sum over (i, j, examples) of dZ[c, i, j, :]
         dA_prev         = the full convolution of dZ with the flipped W (each input
                           pixel collects W times the dZ of every window that saw it)
@@ -152,8 +155,8 @@ class Conv2D(Layer):
         kh, kw = self.kernel_size
         if self.padding == "same":
             self._pads = ((kh - 1) // 2, kh // 2, (kw - 1) // 2, kw // 2)
-        else:
-            ph, pw = self.padding  # type: ignore[misc]
+        elif isinstance(self.padding, tuple):
+            ph, pw = self.padding
             self._pads = (ph, ph, pw, pw)
         shape = (self.c_out, self.c_in, kh, kw)
         std = _STD[self.init](self.c_in * kh * kw, self.c_out * kh * kw)
@@ -207,7 +210,8 @@ class Conv2D(Layer):
         if shape is None:
             return None
         if len(shape) != 3:
-            hint = (f"; put the columns back into images first, e.g. X.reshape({self.c_in}, h, w, m)"
+            hint = (f"; put the columns back into images first, e.g. "
+                    f"X.reshape({self.c_in}, h, w, m)"
                     if len(shape) == 1 else "")
             raise ShapeError(
                 f"{self!r}: expects images (channels, height, width) per example, "

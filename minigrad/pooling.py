@@ -192,7 +192,7 @@ class AvgPool2D(_Pool2D):
         ph, pw = self.pool_size
         share = dA * dA.dtype.type(1.0 / (ph * pw))
         dA_prev = np.zeros(shape, dtype=dA.dtype)
-        for _, _, rows, cols in offsets(self.pool_size, self.step, out_shape[1:3]):
+        for _, _, rows, cols in offsets(self.pool_size, self.step, (out_shape[1], out_shape[2])):
             dA_prev[:, rows, cols, :] += share
         return dA_prev
 

@@ -170,7 +170,7 @@ def test_images_gradcheck(training: bool, shape: tuple[int, ...]) -> None:
 def test_images_with_the_wrong_channel_count_are_refused() -> None:
     bn = BatchNorm(3)
     with pytest.raises(mg.ShapeError, match=r"BatchNorm\(n_features=3\): expected Z with 3 "
-                                            r"channels on axis 0, \(3, \.\.\., m\), got \(4, 2, 2, 5\)"):
+                       r"channels on axis 0, \(3, \.\.\., m\), got \(4, 2, 2, 5\)"):
         bn.forward(np.zeros((4, 2, 2, 5)))
     assert bn.output_shape((3, 8, 8)) == (3, 8, 8)
     with pytest.raises(mg.ShapeError, match="expects 3 channels"):

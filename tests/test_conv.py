@@ -25,7 +25,8 @@ def reference_conv(A_prev: np.ndarray, W: np.ndarray, b: np.ndarray, stride: tup
     for c in range(c_out):
         for i in range(oh):
             for j in range(ow):
-                window = A[:, stride[0] * i: stride[0] * i + kh, stride[1] * j: stride[1] * j + kw, :]
+                si, sj = stride[0] * i, stride[1] * j
+                window = A[:, si:si + kh, sj:sj + kw, :]
                 Z[c, i, j, :] = np.einsum("xyz,xyzm->m", W[c], window) + b[c, 0, 0, 0]
     return Z
 

@@ -182,7 +182,7 @@ def test_image_helpers_refuse_other_shapes(function: str, X: np.ndarray, message
 def test_train_test_split_splits_images_on_the_last_axis() -> None:
     X = np.arange(2 * 3 * 3 * 10, dtype=float).reshape(2, 3, 3, 10)
     y = np.arange(10)
-    X_train, X_test, y_train, y_test = mg.data.train_test_split(X, y, test_size=3)
+    X_train, X_test, _, y_test = mg.data.train_test_split(X, y, test_size=3)
     assert X_train.shape == (2, 3, 3, 7) and X_test.shape == (2, 3, 3, 3)
     for k, label in enumerate(y_test):
         np.testing.assert_array_equal(X_test[..., k], X[..., label])

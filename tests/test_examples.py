@@ -94,6 +94,15 @@ def check_06(out: str, tmp_path: Path) -> None:
     assert len(pictures(tmp_path)) == 1
 
 
+def check_07(out: str, tmp_path: Path) -> None:
+    if "skipped" in out.splitlines()[0]:  # scikit-learn is an optional extra
+        pytest.skip("scikit-learn is not installed")
+    assert "(32, 2, 2, m)" in out and "(128, m)" in out  # the summary's image shapes
+    assert re.search(r"^gradcheck passed", out, re.M)
+    assert number(r"test accuracy ([0-9.]+%): \d+ of \d+ test images misclassified", out) > 0.9
+    assert [p.name for p in pictures(tmp_path)] == ["cnn_filters.png", "cnn_misclassified.png"]
+
+
 CHECKS: dict[str, tuple[float, Callable[[str, Path], None]]] = {
     "01_notes_net_by_hand.py": (0.05, check_01),
     "02_planar_hidden_sweep.py": (0.1, check_02),
@@ -101,6 +110,7 @@ CHECKS: dict[str, tuple[float, Callable[[str, Path], None]]] = {
     "04_deep_digits.py": (0.1, check_04),
     "05_regression.py": (0.1, check_05),
     "06_dropout_batchnorm.py": (0.2, check_06),
+    "07_cnn_digits.py": (0.2, check_07),
 }
 
 

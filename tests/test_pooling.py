@@ -166,7 +166,8 @@ def test_bad_input_names_the_layer(make: Any, X: np.ndarray, message: str) -> No
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    (dict(pool_size=0), r"MaxPool2D: pool_size must be an int >= 1 or a pair of them, got \(0, 0\)"),
+    (dict(pool_size=0),
+     r"MaxPool2D: pool_size must be an int >= 1 or a pair of them, got \(0, 0\)"),
     (dict(pool_size=2, stride=(1, 0)), r"MaxPool2D: stride must be an int >= 1"),
     (dict(pool_size="2"), r"MaxPool2D: pool_size must be"),
 ])
