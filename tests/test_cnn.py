@@ -111,3 +111,19 @@ def test_a_small_cnn_learns_the_digits_images() -> None:
     assert model.predict(X_test).dtype == np.float32
     accuracy = float((model.predict(X_test).argmax(axis=0) == y_test).mean())
     assert accuracy >= 0.98, f"test accuracy {accuracy:.1%}"
+
+
+def test_a_float32_cnn_stays_float32_end_to_end() -> None:
+    model = digits_cnn(seed=0)
+    loss = mg.losses.CategoricalCrossEntropy(from_logits=True)
+    optimizer = mg.optim.SGD(model.parameters(), lr=0.1)
+    X = normal(0, (1, 8, 8, 5)).astype(np.float32)
+    Z = model.forward(X)
+    loss.forward(Z, np.arange(5))
+    dX = model.backward(loss.backward())
+    optimizer.step()
+    assert Z.dtype == np.float32 and dX.dtype == np.float32
+    for p in model.parameters():
+        assert p.value.dtype == np.float32 and p.grad.dtype == np.float32, p
+    assert all(b.dtype == np.float32 for b in model.buffers().values())
+    assert model.predict(X).dtype == np.float32
