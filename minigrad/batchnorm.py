@@ -150,6 +150,12 @@ class BatchNorm(Layer):
         return self
 
     @override
+    def output_size(self, n_in: int | None) -> int:
+        if n_in is not None and n_in != self.n_features:
+            raise ShapeError(f"{self!r}: expects {self.n_features} input rows, got {n_in}")
+        return self.n_features
+
+    @override
     def output_shape(self, shape: Shape | None) -> Shape | None:
         if shape is not None and shape[0] != self.n_features:
             what = "input rows" if len(shape) == 1 else "channels (axis 0 of each example)"
