@@ -25,7 +25,7 @@ backward; the parameter gradients are summed over the uses.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 from attrs import define, field
 from typing_extensions import override
@@ -281,7 +281,40 @@ class Graph(Layer):
         }
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Graph:
+    @override
+    def check_config(cls, config: dict[str, Any]) -> None:
+        """The wiring refers only to nodes defined before it and to layers that exist."""
+        if set(config) != {"inputs", "nodes", "outputs", "layers"}:
+            raise ValueError(
+                f"expected the keys inputs, nodes, outputs, layers; got {sorted(config)}"
+            )
+        layers, known = config["layers"], set[str]()
+        if not isinstance(layers, list):
+            raise TypeError("layers must be a list")
+        for entry in _entries(config["inputs"], "inputs", {"name", "shape"}):
+            shape = entry["shape"]
+            if not isinstance(shape, list) or not all(
+                    isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape):
+                raise ValueError(f"input {entry['name']!r}: shape must be a list of positive "
+                                 f"ints, got {shape!r}")
+            known.add(_name(entry["name"], known))
+        for entry in _entries(config["nodes"], "nodes", {"name", "layer", "inputs"}):
+            k = entry["layer"]
+            if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < len(layers):
+                raise ValueError(f"node {entry['name']!r}: layer must index the {len(layers)} "
+                                 f"layers, got {k!r}")
+            sources = entry["inputs"]
+            if not isinstance(sources, list) or not sources or any(s not in known for s in sources):
+                raise ValueError(f"node {entry['name']!r}: inputs must name nodes defined before "
+                                 f"it, got {sources!r}")
+            known.add(_name(entry["name"], known))
+        outputs = config["outputs"]
+        if not isinstance(outputs, list) or not outputs or any(o not in known for o in outputs):
+            raise ValueError(f"outputs must name nodes, got {outputs!r}")
+
+    @classmethod
+    @override
+    def from_config(cls, config: dict[str, Any]) -> Self:
         """Rebuild a graph from :meth:`config` (with its layers already built)."""
         layers = config["layers"]
         made: dict[str, Node] = {}
@@ -296,6 +329,7 @@ class Graph(Layer):
             node.name = entry["name"]
             made[entry["name"]] = node
         return cls(inputs, [made[name] for name in config["outputs"]])
+
 
     # -- inputs and outputs -------------------------------------------------------
 
@@ -514,3 +548,15 @@ def _describe(node: Node) -> str:
     sources = ", ".join(str(s.name) for s in node.inputs)
     return f"{node.name}: {repr(node.layer).splitlines()[0]} <- {sources}"
 
+
+def _entries(value: Any, what: str, keys: set[str]) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(e, dict) and set(e) == keys
+                                              for e in value):
+        raise ValueError(f"{what} must be a list of objects with keys {sorted(keys)}")
+    return value
+
+
+def _name(name: Any, known: set[str]) -> str:
+    if not isinstance(name, str) or not name or name in known:
+        raise ValueError(f"node names must be distinct non-empty strings, got {name!r}")
+    return name

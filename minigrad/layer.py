@@ -394,8 +394,22 @@ class Layer:
 
         layer_lines(self, tape)
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Self:
+        """The layer that :meth:`config` describes (its child layers already built)."""
+        return cls(**config)
+
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> None:
+        """Raise ValueError or TypeError if ``config`` cannot build a layer of this class.
+
+        A model file is checked with it before anything is built. The default
+        has nothing to add to the check of the constructor's arguments.
+        """
+
     def config(self) -> dict[str, Any]:
-        """The constructor arguments that rebuild this layer (JSON-friendly)."""
+        """The constructor arguments that rebuild this layer (JSON-friendly; a container's
+        hold its child layers)."""
         out: dict[str, Any] = {}
         for f in attrs.fields(type(self)):
             if f.init:

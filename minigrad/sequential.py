@@ -170,9 +170,16 @@ class Sequential(Layer):
         shape = self.output_shape(None if n_in is None else (n_in,))
         return shape[0] if shape is not None and len(shape) == 1 else None
 
+    @classmethod
+    @override
+    def check_config(cls, config: dict[str, Any]) -> None:
+        layers = config.get("layers")
+        if not isinstance(layers, list):
+            raise ValueError(f"config needs a list 'layers', got {layers!r}")
+
     @override
     def config(self) -> dict[str, Any]:
-        return {"layers": [{"class": type(x).__name__, **x.config()} for x in self._layers]}
+        return {"layers": list(self._layers)}
 
     # -- printing -------------------------------------------------------------
 

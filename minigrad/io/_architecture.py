@@ -1,14 +1,19 @@
 """The architecture part of a model file: a tree of layer class names and constructor arguments.
 
-Each node is ``{"class": name, "config": {argument: value}}``, where ``name``
+Each layer is ``{"class": name, "config": {argument: value}}``, where ``name``
 is the layer's registered name (see :mod:`minigrad.registry`) and ``config``
 is what ``layer.config()`` returns: the keyword arguments that rebuild it. A
-Sequential's config is ``{"layers": [node, ...]}``. Values are plain JSON
-(numbers, strings, booleans, null, lists and objects).
+container's arguments hold layers, each written in place as its own
+``{"class": ..., "config": ...}``: a Sequential is ``{"layers": [layer, ...]}``
+(as minigrad 0.1 wrote it), and a Graph lists its wiring beside its layers.
+Other values are plain JSON (numbers, strings, booleans, null, lists and
+objects). No container type is special here: any registered layer whose
+``config()`` holds layers saves and loads, a user's own container included.
 
 Reading is two steps so that nothing is built from a bad tree: ``parse``
 checks the whole tree and resolves every class through the registry, and
-only then ``build`` calls the constructors.
+only then ``build`` constructs the layers, children first, each through its
+class's ``from_config``.
 """
 
 from __future__ import annotations
@@ -24,41 +29,62 @@ from minigrad import _rng
 from minigrad.errors import ModelFileError
 from minigrad.layer import Layer
 from minigrad.registry import lookup, name_of
-from minigrad.sequential import Sequential
 
 MAX_DEPTH = 64
-"""Deepest nesting of Sequentials a file may hold."""
+"""Deepest nesting of containers a file may hold."""
+
+LAYER_KEYS = frozenset({"class", "config"})
+"""An object with exactly these keys, inside a container's arguments, is a layer."""
 
 
 @frozen
 class Node:
     """One checked layer of the tree: its class, its arguments, and its children."""
 
-    path: str  # "model", "model[2]", "model[2][0]": where the layer sits, for messages
-    prefix: str  # the layer's prefix in named_parameters(): "", "2.", "2.0."
+    path: str  # "model", "model.layers[2]", ...: where the layer sits, for messages
     cls: type[Layer]
-    config: dict[str, Any]
-    children: tuple[Node, ...] | None  # None for a leaf, a tuple for a Sequential
+    config: dict[str, Any]  # arguments; a child layer stands there as its Node
+    children: tuple[Node, ...] | None  # the child Nodes in config order; None for a leaf
 
 
 # -- saving ---------------------------------------------------------------------
 
 
-def describe(layer: Layer, path: str = "model", depth: int = 0) -> dict[str, Any]:
+def describe(layer: Layer, path: str = "model", depth: int = 0,
+             seen: dict[int, str] | None = None) -> dict[str, Any]:
     """The JSON tree of ``layer``; refuses what a file could not rebuild."""
     if depth > MAX_DEPTH:
-        raise ModelFileError(f"cannot save: Sequentials nest deeper than {MAX_DEPTH} levels")
+        raise ModelFileError(f"cannot save: containers nest deeper than {MAX_DEPTH} levels")
+    seen = {} if seen is None else seen
+    if id(layer) in seen:
+        raise ModelFileError(
+            f"cannot save: {layer!r} appears both at {seen[id(layer)]} and at {path}; a file "
+            "holds each layer once (share a layer between nodes of one mg.Graph instead)"
+        )
+    seen[id(layer)] = path
     name = name_of(type(layer))
-    if isinstance(layer, Sequential):
-        config = layer.config()
-        config["layers"] = [
-            describe(child, f"{path}[{i}]", depth + 1) for i, child in enumerate(layer)
-        ]
-        return {"class": name, "config": config}
-    config = {key: _plain(value, f"{path} {layer!r}: argument {key!r}")
-              for key, value in layer.config().items()}
-    _check_signature(type(layer), config, f"cannot save {path} {layer!r}: its config() gives")
+    config = {
+        key: _encode(value, f"{path}.{key}", f"{path} {layer!r}: argument {key!r}", depth, seen)
+        for key, value in layer.config().items()
+    }
+    if not any(_holds_layer(v) for v in layer.config().values()):
+        _check_signature(type(layer), config, f"cannot save {path} {layer!r}: its config() gives")
     return {"class": name, "config": config}
+
+
+def _holds_layer(value: Any) -> bool:
+    return isinstance(value, Layer) or (
+        isinstance(value, list | tuple) and any(isinstance(v, Layer) for v in value)
+    )
+
+
+def _encode(value: Any, path: str, where: str, depth: int, seen: dict[int, str]) -> Any:
+    """A config value as JSON: layers as their ``{"class", "config"}`` trees, the rest plain."""
+    if isinstance(value, Layer):
+        return describe(value, path, depth + 1, seen)
+    if isinstance(value, list | tuple) and any(isinstance(v, Layer) for v in value):
+        return [_encode(v, f"{path}[{i}]", where, depth, seen) for i, v in enumerate(value)]
+    return _plain(value, where)
 
 
 def _plain(value: Any, where: str) -> Any:
@@ -86,10 +112,10 @@ def _plain(value: Any, where: str) -> Any:
 # -- loading --------------------------------------------------------------------
 
 
-def parse(tree: Any, path: str = "model", prefix: str = "", depth: int = 0) -> Node:
+def parse(tree: Any, path: str = "model", depth: int = 0) -> Node:
     """Check ``tree`` from a file and resolve its classes, building nothing."""
     if depth > MAX_DEPTH:
-        raise ModelFileError(f"{path}: Sequentials nest deeper than {MAX_DEPTH} levels")
+        raise ModelFileError(f"{path}: containers nest deeper than {MAX_DEPTH} levels")
     if not isinstance(tree, dict) or set(tree) != {"class", "config"}:
         got = sorted(tree) if isinstance(tree, dict) else type(tree).__name__
         raise ModelFileError(
@@ -101,18 +127,31 @@ def parse(tree: Any, path: str = "model", prefix: str = "", depth: int = 0) -> N
     if not isinstance(config, dict):
         raise ModelFileError(f"{path} ({name}): config must be an object, got {config!r}")
     cls = lookup(name)
-    if not issubclass(cls, Sequential):
-        _check_signature(cls, config, f"{path}: cannot build {name} from")
-        return Node(path, prefix, cls, config, None)
-    layers = config.get("layers")
-    if not isinstance(layers, list):
-        raise ModelFileError(f"{path} ({name}): config needs a list 'layers', got {layers!r}")
-    rest = {k: v for k, v in config.items() if k != "layers"}
-    _check_signature(cls, {"layers": [], **rest}, f"{path}: cannot build {name} from")
-    children = tuple(
-        parse(child, f"{path}[{i}]", f"{prefix}{i}.", depth + 1) for i, child in enumerate(layers)
-    )
-    return Node(path, prefix, cls, rest, children)
+    children: list[Node] = []
+    decoded = {
+        key: _decode(value, f"{path}.{key}", depth, children) for key, value in config.items()
+    }
+    if cls.from_config.__func__ is Layer.from_config.__func__:  # type: ignore[attr-defined]
+        _check_signature(cls, decoded, f"{path}: cannot build {name} from")
+    try:
+        cls.check_config(decoded)
+    except (TypeError, ValueError, KeyError, IndexError) as err:
+        raise ModelFileError(f"{path} ({name}): {err}") from None
+    return Node(path, cls, decoded, tuple(children) if children else None)
+
+
+def _decode(value: Any, path: str, depth: int, children: list[Node]) -> Any:
+    """A config value from a file: a ``{"class", "config"}`` object becomes its parsed Node."""
+    if isinstance(value, dict) and set(value) == LAYER_KEYS:
+        node = parse(value, path, depth + 1)
+        children.append(node)
+        return node
+    if isinstance(value, list) and any(isinstance(v, dict) and set(v) == LAYER_KEYS
+                                       for v in value):
+        nodes = [parse(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]  # all layers
+        children.extend(nodes)
+        return nodes
+    return value
 
 
 def build(node: Node) -> Layer:
@@ -126,18 +165,30 @@ def build(node: Node) -> Layer:
 
 
 def _construct(node: Node) -> Layer:
+    config = {key: _built(value) for key, value in node.config.items()}
     try:
-        if node.children is None:
-            return node.cls(**node.config)
-        children = [_construct(child) for child in node.children]
-        return node.cls(children, **node.config)  # type: ignore[call-arg]
+        return node.cls.from_config(config)
     except ModelFileError:
         raise
     except Exception as err:
-        args = ", ".join(f"{k}={v!r}" for k, v in node.config.items())
+        args = ", ".join(f"{k}={v!r}" for k, v in node.config.items() if not _holds_node(v))
         raise ModelFileError(
             f"{node.path}: cannot build {node.cls.__name__}({args}): {type(err).__name__}: {err}"
         ) from err
+
+
+def _built(value: Any) -> Any:
+    if isinstance(value, Node):
+        return _construct(value)
+    if isinstance(value, list) and any(isinstance(v, Node) for v in value):
+        return [_built(v) for v in value]
+    return value
+
+
+def _holds_node(value: Any) -> bool:
+    return isinstance(value, Node) or (
+        isinstance(value, list) and any(isinstance(v, Node) for v in value)
+    )
 
 
 def _check_signature(cls: type[Layer], config: dict[str, Any], context: str) -> None:

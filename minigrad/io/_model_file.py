@@ -231,17 +231,19 @@ def _check_arrays(
             raise ModelFileError(f"array {key!r} holds non-finite values (NaN or inf)")
 
 
-def _precheck_dense(node: Node, arrays: dict[str, npt.NDArray[Any]]) -> None:
-    """Check Dense weight shapes against the file before building (no huge allocations)."""
+def _precheck_dense(node: Node, arrays: dict[str, npt.NDArray[Any]], prefix: str = "") -> None:
+    """Check Dense weight shapes in Sequentials against the file before building."""
     from minigrad.dense import Dense
+    from minigrad.sequential import Sequential
 
     if node.children is not None:
-        for child in node.children:
-            _precheck_dense(child, arrays)
+        if issubclass(node.cls, Sequential):
+            for i, child in enumerate(node.children):
+                _precheck_dense(child, arrays, f"{prefix}{i}.")
         return
     n_in, n_out = node.config.get("n_in"), node.config.get("n_out")
     if issubclass(node.cls, Dense) and _positive_ints(n_in, n_out):
-        key = f"{PARAMS}{node.prefix}W"
+        key = f"{PARAMS}{prefix}W"
         if key in arrays and arrays[key].shape != (n_out, n_in):
             raise ModelFileError(f"array {key!r} has shape {arrays[key].shape}, but the model "
                                  f"needs {(n_out, n_in)}")
