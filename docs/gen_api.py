@@ -50,8 +50,11 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     ("Metrics", "", ["metrics.accuracy", "metrics.binary_accuracy",
                      "metrics.categorical_accuracy", "metrics.mean_squared_error",
                      "metrics.mean_absolute_error", "metrics.confusion_matrix"]),
-    ("Equations", "`model.explain(loss, m)` (a method of every layer, above) calls this; "
-     "see [explain()](explain.md).", ["explain.explain"]),
+    ("Equations", "`model.explain(loss, m)` prints them and `model.explanation(loss, m)` returns "
+     "them (methods of every layer, above); a layer writes its own lines on the tape; "
+     "see [explain()](explain.md).",
+     ["explain.build", "explain.Explanation", "explain.Tape", "explain.Var", "explain.Grad",
+      "explain.Term"]),
     ("Saving and loading", "See [saving and loading](saving.md).",
      ["save", "load", "load_checkpoint", "register"]),
     ("Data sets", "See [data sets and plots](data-and-plots.md).",

@@ -1,12 +1,13 @@
 """Catching divergence in :func:`minigrad.fit` before a bad step is applied.
 
-Per batch the watch checks the loss (a float) and, for each parameter, the
-sum of its squared gradient entries (one dot product, or Python's hypot
-for a dozen numbers or fewer): NaN or inf in a gradient makes that sum NaN
-or inf. On a hit it replays the batch layer by
-layer to name the first layer whose output or gradient went non-finite, puts
-back buffers that the bad forward pass changed (BatchNorm's running
-statistics), and raises :class:`minigrad.errors.DivergenceError`.
+Per batch the watch checks the loss (a float), for each parameter the sum
+of its squared gradient entries (one dot product, or Python's hypot for a
+dozen numbers or fewer: NaN or inf in a gradient makes that sum NaN or
+inf), and the sum of each buffer (BatchNorm's running statistics, which a
+forward pass updates and which can overflow while the loss stays finite).
+On a hit it replays the batch to name the first layer whose output or
+gradient went non-finite, puts back the buffers, and raises
+:class:`minigrad.errors.DivergenceError`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from minigrad._fit_checks import Objective, Step
 from minigrad._typing import Array
 from minigrad.errors import DivergenceError, InputError
-from minigrad.layer import Layer, Parameter, indexed_leaves, rewind_generators
-from minigrad.losses import Loss
+from minigrad.layer import Layer, Parameter, indexed_leaves, leaves, rewind_generators
 from minigrad.optim.optimizer import Optimizer
 
 if TYPE_CHECKING:
@@ -32,14 +33,11 @@ SMALL = 12
 class DivergenceWatch:
     """Checks one training step at a time; raises before ``optimizer.step()``."""
 
-    def __init__(self, model: Layer, loss: Loss, optimizer: Optimizer) -> None:
-        self.model, self.loss_fn, self.optimizer = model, loss, optimizer
+    def __init__(self, model: Layer, objective: Objective, optimizer: Optimizer) -> None:
+        self.model, self.objective, self.optimizer = model, objective, optimizer
         self.params = model.parameters()
         self.buffers = model.buffers()
         self.saved = {name: array.copy() for name, array in self.buffers.items()}
-        # the layer that receives the loss's gradient first (see Loss.train_step)
-        leaves = indexed_leaves(model)
-        self.entry = leaves[-1][1] if leaves else model
         self._flat = [self._flat_grad(p) for p in self.params]
 
     @staticmethod
@@ -66,25 +64,27 @@ class DivergenceWatch:
         for name, array in self.buffers.items():
             np.copyto(self.saved[name], array)
 
-    def loss(
-        self, A: Array, X: Array, Y: Any, targets: Any, state: TrainState
-    ) -> tuple[float, Array]:
-        """(J, the gradient for the model) of this batch, or a DivergenceError if J is not finite.
-
-        ``targets`` are Y as the loss's prepare_targets made them.
-        """
+    def step(
+        self, step: Step, X: list[Array], Y: list[Any], state: TrainState
+    ) -> tuple[float, list[Array]]:
+        """Run ``step`` (forward, loss, backward); refuse a non-finite loss or gradient."""
         try:
-            J, grad = self.loss_fn.train_step(A, targets, self.entry)
+            J, outputs = step(X, Y)
         except InputError:
             # a loss refuses NaN probabilities with an InputError: that is divergence too
-            if not np.isfinite(A).all():
+            outputs = _as_list(self.model.infer(X[0] if len(X) == 1 else X))
+            if not all(np.isfinite(A).all() for A in outputs):
                 self.fail(state, "the model output holds NaN or inf", X, Y)
             raise
         if not math.isfinite(J):
             self.fail(state, f"the loss is {J}", X, Y)
-        return J, grad
+        self.gradients(X, Y, state)
+        for name, array in self.buffers.items():
+            if not math.isfinite(float(np.add.reduce(array, axis=None))):
+                self.fail(state, f"the running statistic {name} overflowed", X, Y)
+        return J, outputs
 
-    def gradients(self, X: Array, Y: Any, state: TrainState) -> None:
+    def gradients(self, X: list[Array], Y: list[Any], state: TrainState) -> None:
         """Refuse the step when any gradient holds NaN or inf.
 
         The sum of squares of a gradient's entries is NaN or inf exactly when
@@ -97,7 +97,7 @@ class DivergenceWatch:
                 self._recheck(X, Y, state)
                 return
 
-    def _recheck(self, X: Array, Y: Any, state: TrainState) -> None:
+    def _recheck(self, X: list[Array], Y: list[Any], state: TrainState) -> None:
         """The careful check: a layer may have put a new array in p.grad, or one is bad."""
         self._flat = [self._flat_grad(p) for p in self.params]
         if all(math.isfinite(np.vdot(p.grad, p.grad)) for p in self.params):
@@ -108,9 +108,9 @@ class DivergenceWatch:
         )
         self.fail(state, what, X, Y)
 
-    def fail(self, state: TrainState, what: str, X: Array, Y: Any) -> None:
+    def fail(self, state: TrainState, what: str, X: list[Array], Y: list[Any]) -> None:
         """Put the buffers back, find the first bad layer, raise DivergenceError."""
-        layer, where = first_non_finite(self.model, self.loss_fn, X, Y)
+        layer, where = first_non_finite(self.model, self.objective, X, Y)
         for name, array in self.buffers.items():
             array[...] = self.saved[name]
         lr = self.optimizer.lr
@@ -124,18 +124,24 @@ class DivergenceWatch:
         )
 
 
-def first_non_finite(model: Layer, loss: Loss, X: Array, Y: Any) -> tuple[str | None, str]:
-    """Replay one batch layer by layer: (layer label, description) of the first NaN/inf.
+def _as_list(value: Any) -> list[Array]:
+    return list(value) if isinstance(value, list) else [value]
 
-    The forward outputs are checked in order, then the loss, then the
-    gradients from the last layer back. Random generators (dropout) and the
-    weights are left as they were.
+
+def first_non_finite(
+    model: Layer, objective: Objective, X: list[Array], Y: list[Any]
+) -> tuple[str | None, str]:
+    """Replay one batch: (layer label, description) of the first NaN/inf.
+
+    The leaves' outputs are checked in the order they ran, then the loss,
+    then the parameter gradients from the last leaf back. Random generators
+    (dropout) and the weights are left as they were.
     """
-    leaves = _labelled_leaves(model)
-    rewind = rewind_generators(leaf for _, leaf in leaves)
+    labels = _labels(model)
+    rewind = rewind_generators(leaves(model))
     try:
         with np.errstate(all="ignore"):
-            return _replay(leaves, loss, X, Y)
+            return _replay(model, labels, objective, X, Y)
     except Exception as err:  # the replay is a diagnosis; never mask the divergence
         return None, f"not found (replaying the batch failed: {type(err).__name__}: {err})"
     finally:
@@ -143,43 +149,51 @@ def first_non_finite(model: Layer, loss: Loss, X: Array, Y: Any) -> tuple[str | 
 
 
 def _replay(
-    leaves: list[tuple[str, Layer]], loss: Loss, X: Array, Y: Any
+    model: Layer, labels: dict[int, str], objective: Objective, X: list[Array], Y: list[Any]
 ) -> tuple[str | None, str]:
-    A = X
-    for label, leaf in leaves:
-        A = leaf.forward(A)
-        if not np.isfinite(A).all():
-            return label, f"the output of {label}"
+    outputs, trace = model.forward_trace(X[0] if len(X) == 1 else X)
+    for leaf, _, out in trace:
+        if not all(np.isfinite(A).all() for A in _as_list(out)):
+            return labels[id(leaf)], f"the output of {labels[id(leaf)]}"
+    losses = ", ".join(repr(loss) for loss in objective.losses)
     try:
-        J = loss.forward(A, Y)
+        J = objective.cost(_as_list(outputs), Y)
     except InputError as err:
-        return None, f"the loss {loss!r} ({err})"
+        return None, f"the loss {losses} ({err})"
     if not math.isfinite(J):
-        return None, f"the loss {loss!r} (every layer's output is finite)"
-    dA = loss.backward()
-    if not np.isfinite(dA).all():
-        return None, f"the gradient of the loss {loss!r}"
+        return None, f"the loss {losses} (every layer's output is finite)"
+    dA = objective.gradients()
+    if not all(np.isfinite(d).all() for d in dA):
+        return None, f"the gradient of the loss {losses}"
+    # a chain (each leaf reads the one before) is replayed leaf by leaf, so that an input
+    # gradient going bad is seen where it happens; any other graph runs its backward whole
+    chain = len(dA) == 1 and all(trace[i][1] is trace[i - 1][2] for i in range(1, len(trace)))
+    if not chain:
+        model.backward(dA if len(dA) > 1 else dA[0])
+    grad = dA[0]
     largest: tuple[float, str | None, str] = (0.0, None, "")
-    for label, leaf in reversed(leaves):
-        dA = leaf.backward(dA)
+    for leaf, _, _ in reversed(trace):
+        label = labels[id(leaf)]
+        if chain:
+            grad = leaf.backward(grad)
         for name, p in leaf.named_parameters():
             if not np.isfinite(p.grad).all():
                 return label, f"the gradient d{name} of {label}"
             size = float(np.abs(p.grad).max(initial=0.0))
             if size > largest[0]:
                 largest = (size, label, f"d{name} of {label}")
-        if not np.isfinite(dA).all():
+        if chain and not np.isfinite(grad).all():
             return label, f"the input gradient of {label}"
     size, culprit, where = largest
     return culprit, f"none, but the largest gradient entry is {size:.3g} ({where})"
 
 
-def _labelled_leaves(layer: Layer) -> list[tuple[str, Layer]]:
-    return [
-        (f"layer {index} ({_first_line(leaf)})" if index else f"the model ({_first_line(leaf)})",
-         leaf)
+def _labels(layer: Layer) -> dict[int, str]:
+    return {
+        id(leaf): f"layer {index} ({_first_line(leaf)})" if index
+        else f"the model ({_first_line(leaf)})"
         for index, leaf in indexed_leaves(layer)
-    ]
+    }
 
 
 def _first_line(layer: Layer) -> str:

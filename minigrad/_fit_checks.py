@@ -1,29 +1,38 @@
-"""Argument checks for :func:`minigrad.fit` and :func:`minigrad.evaluate`.
+"""What :func:`minigrad.fit` and :func:`minigrad.evaluate` check and decide before training.
 
-All of them run before training starts, so a refused call changes nothing.
-X is cast here, once, to the model's dtype.
+All checks run before training starts, so a refused call changes nothing.
+X is cast here, once, to the model's dtype. A Graph with several inputs or
+outputs takes lists (or dicts by node name); everything below works on
+lists, one entry per input and per output.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from attrs import define, field
 
 from minigrad import metrics as metrics_module
 from minigrad._checks import as_float_batch, check_finite
 from minigrad._typing import Array
+from minigrad.batchnorm import BatchNorm
 from minigrad.errors import DTypeError, InputError, ShapeError
-from minigrad.layer import Layer
+from minigrad.graph import Graph
+from minigrad.layer import Layer, Shape, leaves
 from minigrad.losses import BinaryCrossEntropy, CategoricalCrossEntropy, Loss, MeanSquaredError
 from minigrad.optim.optimizer import Optimizer
+from minigrad.sequential import Sequential
 
 LOSSES: dict[str, type[Loss]] = {
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
     "bce": BinaryCrossEntropy, "binary_crossentropy": BinaryCrossEntropy,
     "cce": CategoricalCrossEntropy, "categorical_crossentropy": CategoricalCrossEntropy,
 }
+
+Step = Callable[[list[Array], list[Any]], tuple[float, list[Array]]]
+"""One training step's forward, loss and backward: (X batch, Y batch) -> (J, outputs)."""
 
 
 class _Owner(str):
@@ -33,27 +42,103 @@ class _Owner(str):
         return str(self)
 
 
-def prepare(owner: str, model: Layer, X: Any, Y: Any) -> tuple[Array, Any]:
+@define(eq=False)
+class Prepared:
+    """X and Y checked and as lists (one array per model input and output)."""
+
+    X: list[Array]
+    Y: list[Any]
+    input_names: list[str] | None  # a Graph's, to hand a list back to it; None: one input
+    output_names: list[str]
+
+    @property
+    def m(self) -> int:
+        return int(self.X[0].shape[-1])
+
+    def inputs(self, X: list[Array]) -> Any:
+        """What the model's forward takes: one array, or the list a Graph takes."""
+        return X if self.input_names is not None else X[0]
+
+    def outputs(self, A: Any) -> list[Array]:
+        return list(A) if len(self.output_names) > 1 else [A]
+
+
+def _names(model: Layer) -> tuple[list[str] | None, list[str]]:
+    if isinstance(model, Graph):
+        inputs = model.input_names if len(model.input_nodes) > 1 else None
+        return inputs, model.output_names
+    return None, ["output"]
+
+
+def _as_list(owner: str, value: Any, names: list[str], what: str) -> list[Any]:
+    """One entry per name, from a list, a dict by name, or (for one name) the value itself."""
+    if isinstance(value, Mapping):
+        if set(value) != set(names):
+            raise InputError(f"{owner}: {what} must be given for {names}, got {sorted(value)}")
+        return [value[name] for name in names]
+    if len(names) == 1:
+        return [value]
+    if not isinstance(value, list | tuple) or len(value) != len(names):
+        got = f"a list of {len(value)}" if isinstance(value, list | tuple) else (
+            type(value).__name__)
+        raise InputError(
+            f"{owner}: the model has {len(names)} {what}s ({', '.join(names)}); pass a list of "
+            f"{len(names)} or a dict by name, got {got}"
+        )
+    return list(value)
+
+
+def prepare(owner: str, model: Layer, X: Any, Y: Any) -> Prepared:
     """X cast once to the model's dtype and Y checked against it; or a clear error."""
     if not isinstance(model, Layer):
         raise TypeError(f"{owner}: model must be a minigrad Layer, got {type(model).__name__}")
     who = _Owner(owner)
-    X = as_float_batch(who, X, model.dtype, "X")
-    check_finite(who, X, "X")
-    m = X.shape[-1]
+    input_names, output_names = _names(model)
+    X_list = [
+        as_float_batch(who, X_i, model.dtype, "X" if input_names is None else f"X[{name!r}]")
+        for X_i, name in zip(_as_list(owner, X, input_names or ["X"], "input"),
+                             input_names or ["X"], strict=True)
+    ]
+    for X_i in X_list:
+        check_finite(who, X_i, "X")
+    if len({X_i.shape[-1] for X_i in X_list}) > 1:
+        raise ShapeError(f"{owner}: the inputs hold different numbers of examples: "
+                         + ", ".join(str(X_i.shape) for X_i in X_list))
+    out_shapes = _output_shapes(owner, model, X_list)
+    Y_list = _as_list(owner, Y, output_names, "output")
+    m = X_list[0].shape[-1]
+    checked = [
+        _target(owner if len(Y_list) == 1 else f"{owner} (output {name!r})", Y_k, m, shape,
+                X_list[0].dtype)
+        for Y_k, shape, name in zip(Y_list, out_shapes, output_names, strict=True)
+    ]
+    return Prepared(X_list, checked, input_names, output_names)
+
+
+def _output_shapes(owner: str, model: Layer, X: list[Array]) -> list[Shape | None]:
+    if isinstance(model, Graph):
+        try:
+            model.bind_inputs(X if len(X) > 1 else X[0])
+        except (ShapeError, InputError) as err:
+            raise type(err)(f"{owner}: X does not fit the model: {err}") from None
+        return [node.shape for node in model.output_nodes]
+    X_0 = X[0]
     try:
-        out_shape = model.output_shape(X.shape[:-1])
+        return [model.output_shape(X_0.shape[:-1])]
     except ShapeError as err:
         hint = ""
         try:
-            if X.ndim == 2:
-                model.output_shape((m,))
+            if X_0.ndim == 2:
+                model.output_shape((X_0.shape[1],))
                 hint = "\nExamples are columns; did you pass X instead of X.T?"
         except ShapeError:
             pass
         raise ShapeError(
-            f"{owner}: X of shape {X.shape} does not fit the model: {err}{hint}"
+            f"{owner}: X of shape {X_0.shape} does not fit the model: {err}{hint}"
         ) from None
+
+
+def _target(owner: str, Y: Any, m: int, out_shape: Shape | None, dtype: Any) -> Any:
     n_out = out_shape[0] if out_shape is not None and len(out_shape) == 1 else None
     Y_arr = Y if isinstance(Y, np.ndarray) else np.asarray(Y)
     if Y_arr.dtype.kind not in "fiub":
@@ -65,9 +150,16 @@ def prepare(owner: str, model: Layer, X: Any, Y: Any) -> tuple[Array, Any]:
             f"got shape {Y_arr.shape}{hint}"
         )
     if Y_arr.dtype.kind == "f":
-        check_finite(who, Y_arr, "Y")
+        check_finite(_Owner(owner), Y_arr, "Y")
     if Y_arr.ndim == 2 and n_out is not None and Y_arr.shape[0] != n_out:
         hint = "; class labels go in a 1-D array of shape (m,)" if Y_arr.shape[0] == 1 else ""
+        if n_out == 1 and Y_arr.shape[0] > 1 and _one_hot(Y_arr):
+            hint = (
+                f"; Y looks one-hot ({Y_arr.shape[0]} classes), but the model has 1 output. For "
+                "two classes give Y as 0/1 of shape (1, m) (Y.argmax(axis=0).reshape(1, -1)) "
+                "with a Sigmoid output; for more, end the model in Dense(n, n_classes) and "
+                "Softmax with categorical cross-entropy"
+            )
         raise ShapeError(
             f"{owner}: the model outputs {n_out} rows but Y has {Y_arr.shape[0]}{hint}"
         )
@@ -78,12 +170,16 @@ def prepare(owner: str, model: Layer, X: Any, Y: Any) -> tuple[Array, Any]:
                 f"[0, {n_out - 1}] for {n_out} outputs; got values from {Y_arr.min()} "
                 f"to {Y_arr.max()}"
             )
-        return X, Y_arr.astype(np.int64, copy=False)
-    dtype = X.dtype if Y_arr.ndim == 2 or Y_arr.dtype.kind in "fb" else Y_arr.dtype
-    return X, Y_arr.astype(dtype, copy=False)
+        return Y_arr.astype(np.int64, copy=False)
+    target = dtype if Y_arr.ndim == 2 or Y_arr.dtype.kind in "fb" else Y_arr.dtype
+    return Y_arr.astype(target, copy=False)
 
 
-def prepare_validation(model: Layer, validation: Any) -> tuple[Array, Any]:
+def _one_hot(Y: Any) -> bool:
+    return bool(np.isin(Y, (0, 1)).all() and np.all(Y.sum(axis=0) == 1))
+
+
+def prepare_validation(model: Layer, validation: Any) -> Prepared:
     if not isinstance(validation, tuple | list) or len(validation) != 2:
         raise InputError(
             f"fit: validation must be a pair (X_val, Y_val), got {type(validation).__name__}"
@@ -121,12 +217,149 @@ def as_loss(loss: Any) -> Loss:
     )
 
 
-def named_metrics_of(
-    metrics: Iterable[Any] | str, loss: Loss | None
-) -> list[tuple[str, metrics_module.Metric]]:
-    items = [metrics] if isinstance(metrics, str) or callable(metrics) else list(metrics)
-    named = [metrics_module.get(item, loss) for item in items]
-    names = [name for name, _ in named]
-    if len(set(names)) != len(names) or "loss" in names:
-        raise InputError(f"metrics need distinct names other than 'loss', got {names}")
-    return named
+# -- the objective ---------------------------------------------------------------------
+
+
+@define(eq=False)
+class Objective:
+    """The cost of a step, J = sum_k w_k J_k(A_k, Y_k), one loss per model output."""
+
+    losses: list[Loss]
+    weights: list[float]
+    output_names: list[str]
+    fused: tuple[Layer, Layer] | None = field(default=None)
+    """(the model up to its output activation, that activation), when the loss fuses with it."""
+    has_batchnorm: bool = field(default=False)
+
+    def cost(self, outputs: list[Array], Y: list[Any]) -> float:
+        J = 0.0
+        for loss, w, A, Y_k in zip(self.losses, self.weights, outputs, Y, strict=True):
+            J += w * loss.forward(A, Y_k)
+        return J
+
+    def gradients(self) -> list[Array]:
+        """Each output's dA: w_k times its loss's backward (the loss's own array when w_k = 1)."""
+        return [loss.backward() if w == 1.0 else w * loss.backward()
+                for loss, w in zip(self.losses, self.weights, strict=True)]
+
+    def step_function(self, model: Layer) -> Step:
+        """The forward, loss and backward of one step, decided once for this model."""
+        several = len(self.losses) > 1
+        if self.fused is not None:
+            body, head = self.fused
+            loss = self.losses[0]
+
+            def fused_step(X: list[Array], Y: list[Any]) -> tuple[float, list[Array]]:
+                A = head.forward(body.forward(X[0] if len(X) == 1 else X))
+                J, dZ = loss.forward_fused(A, Y[0])
+                body.backward_params(dZ)  # the output activation's backward is in dZ
+                return J, [A]
+
+            return fused_step
+
+        def step(X: list[Array], Y: list[Any]) -> tuple[float, list[Array]]:
+            A = model.forward(X[0] if len(X) == 1 else X)
+            outputs = list(A) if several else [A]
+            J = self.cost(outputs, Y)
+            dA = self.gradients()
+            model.backward_params(dA if several else dA[0])
+            return J, outputs
+
+        return step
+
+    def metrics(
+        self, metrics: Iterable[Any] | str
+    ) -> list[tuple[str, int, metrics_module.Metric]]:
+        """(name, output index, function) for each metric and output."""
+        items = [metrics] if isinstance(metrics, str) or callable(metrics) else list(metrics)
+        named = []
+        for k, output in enumerate(self.output_names):
+            loss = self.losses[k] if self.losses else None
+            for item in items:
+                name, fn = metrics_module.get(item, loss)
+                named.append((name if len(self.output_names) == 1 else f"{output}_{name}", k, fn))
+        names = [name for name, _, _ in named]
+        if len(set(names)) != len(names) or "loss" in names:
+            raise InputError(f"metrics need distinct names other than 'loss', got {names}")
+        return named
+
+    def check_batches(self, m: int, size: int) -> None:
+        """A model with BatchNorm needs 2 examples in every training batch: say so up front."""
+        last = m % size or size
+        if last >= 2 or not self.has_batchnorm:
+            return
+        raise InputError(
+            f"fit: with {m} examples and batch_size={size} the last batch of each epoch holds "
+            f"{last} example, and BatchNorm cannot normalize one example in training. Choose a "
+            f"batch_size that leaves at least 2 (for example {size + 1} or {size - 1}), or drop "
+            "an example"
+        )
+
+
+def objective_of(
+    model: Layer,
+    loss: Any,
+    loss_weights: Sequence[float] | Mapping[str, float] | None,
+    data: Prepared,
+) -> Objective:
+    """The losses (one per output), their weights, and whether the step can be fused."""
+    names = data.output_names
+    if loss is None:
+        losses: list[Loss] = []
+    elif isinstance(loss, Mapping | list | tuple):
+        losses = [as_loss(item) for item in _as_list("fit", loss, names, "loss")]
+    else:
+        one = as_loss(loss)
+        losses = [one] + [type(one)(**one.config()) for _ in names[1:]]
+    if loss_weights is None:
+        weights = [1.0] * len(names)
+    else:
+        weights = [float(w) for w in _as_list("fit", loss_weights, names, "loss weight")]
+        if any(not np.isfinite(w) or w < 0 for w in weights):
+            raise InputError(f"fit: loss_weights must be finite and >= 0, got {weights}")
+    for loss_k in losses:
+        _refuse_double_squash(model, loss_k)
+    has_batchnorm = any(isinstance(leaf, BatchNorm) for leaf in leaves(model))
+    return Objective(losses, weights, names, _fusable(model, losses, weights), has_batchnorm)
+
+
+def _output_layer(model: Layer) -> Layer | None:
+    """The layer that produces a one-output model's output, looking into containers."""
+    if isinstance(model, Sequential):
+        return _output_layer(model[-1]) if len(model) else None
+    if isinstance(model, Graph):
+        layer = model.output_nodes[0].layer if len(model.output_nodes) == 1 else None
+        return None if layer is None else _output_layer(layer)
+    return model
+
+
+def _refuse_double_squash(model: Layer, loss: Loss) -> None:
+    last = _output_layer(model)
+    partner = loss.pairs_with
+    if getattr(loss, "from_logits", False) and partner is not None and isinstance(last, partner):
+        raise InputError(
+            f"fit: the model ends in {last!r}, which already applies the "
+            f"{type(last).__name__.lower()}, and {loss!r} applies it again: the model would "
+            f"train on the wrong outputs. Remove the final {type(last).__name__} layer "
+            "(recommended: exact for any logits) or use from_logits=False"
+        )
+
+
+def _fusable(model: Layer, losses: list[Loss], weights: list[float]) -> tuple[Layer, Layer] | None:
+    """(body, head) when the model's last layer is the loss's partner activation, else None."""
+    if len(losses) != 1 or weights != [1.0]:
+        return None
+    loss = losses[0]
+    if loss.pairs_with is None or getattr(loss, "from_logits", False):
+        return None
+    if type(loss) not in (BinaryCrossEntropy, CategoricalCrossEntropy):
+        return None  # a subclass may compute another cost
+    if isinstance(model, Sequential) and len(model) > 1 and type(model[-1]) is loss.pairs_with:
+        return Sequential(model.layers[:-1]), model[-1]
+    if isinstance(model, Graph) and len(model.output_nodes) == 1:
+        out = model.output_nodes[0]
+        shared = sum(node.layer is out.layer for node in model.nodes) > 1
+        if type(out.layer) is loss.pairs_with and len(out.inputs) == 1 and not shared \
+                and out.inputs[0].layer is not None:
+            return Graph(list(model.input_nodes), out.inputs[0]), out.layer
+    return None

@@ -13,6 +13,7 @@ of the dtype's largest number, where scale * Z itself is not representable.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, ClassVar, cast
 
 import numpy as np
@@ -22,6 +23,7 @@ from typing_extensions import override
 from minigrad._checks import as_float_batch
 from minigrad._erf import erfc
 from minigrad._typing import Array
+from minigrad.equations import Grad, Tape, Term, Var, function_name, parenthesized, substitute
 from minigrad.errors import ShapeError
 from minigrad.functional import constants, sigmoid, softmax, softplus
 from minigrad.layer import Layer, Shape
@@ -77,12 +79,72 @@ class Activation(Layer):
     def output_shape(self, shape: Shape | None) -> Shape | None:
         return shape  # elementwise: any shape
 
+    @override
+    def explain_lines(self, tape: Tape) -> None:
+        """A = g(Z) forward; dZ = dA * g'(Z) backward (or the class's own dZ text).
+
+        The texts come from :func:`activation_text`; without them the lines
+        name the function generically, ``myact(Z1)`` and ``myact'(Z1)``.
+        """
+        prev = tape.current
+        A = tape.fresh(f"A{tape.level}")
+        g, g_prime, dZ_text = activation_text(self)
+        names = {"Z": prev.name, "A": A}
+        forward_rhs = substitute(g, names, self) if g else f"{function_name(self)}({prev.name})"
+        tape.forward_line(A, forward_rhs, tape.named_shape(A, prev.shape))
+
+        def backward(grad: Grad) -> Term:
+            if dZ_text is not None:
+                return Term(substitute(dZ_text, {**names, "dA": grad.name}, self))
+            derivative = (substitute(g_prime, names, self) if g_prime
+                          else f"{function_name(self)}'({prev.name})")
+            if derivative == "1":
+                return Term(grad.name, carry=grad.expr, note="g'(Z) = 1")
+            factor = parenthesized(derivative)
+            return Term(f"{grad.name} * {factor}",
+                        expanded=f"{grad.expr} * {factor}" if grad.expr is not None else None)
+
+        tape.advance(self, Var(A, prev.shape), backward)
+
     def _check_grad(self, dA: Any, A: Array) -> None:
         if dA.__class__ is not np.ndarray or dA.shape != A.shape:
             raise ShapeError(
                 f"{self!r}: expected dA of shape {A.shape} like A, "
                 f"got {getattr(dA, 'shape', type(dA).__name__)}"
             )
+
+
+def activation_text(layer: Activation) -> tuple[str | None, str | None, str | None]:
+    """``(g, g', dZ)`` texts in terms of Z, A (and dA), each None when the class gives none.
+
+    For each, the classes are searched from the layer's own type upwards: a
+    class attribute (``g_text``, ``g_prime_text``, ``dZ_text``) wins, then a
+    docstring line (``g(Z) = ...``, ``g'(Z) = ...``, ``dZ = ...``); a class
+    that overrides the method (``g``, ``g_prime``, ``backward``) without
+    giving text ends the search with None, so a subclass never shows its
+    parent's formula for a function it changed.
+    """
+    return (
+        _lookup(layer, "g_text", "g", r"g\(Z\)"),
+        _lookup(layer, "g_prime_text", "g_prime", r"g'\(Z\)"),
+        _lookup(layer, "dZ_text", "backward", r"dZ"),
+    )
+
+
+def _lookup(layer: Activation, attribute: str, method: str, docstring_lhs: str) -> str | None:
+    pattern = re.compile(rf"^\s*{docstring_lhs}\s*=\s*(.+?)\s*$", re.MULTILINE)
+    for cls in type(layer).__mro__:
+        if cls is Activation or not issubclass(cls, Activation):
+            return None
+        if attribute in vars(cls):
+            text = getattr(layer, attribute)
+            return str(text) if text is not None else None
+        match = pattern.search(vars(cls).get("__doc__") or "")
+        if match:
+            return re.split(r"\s{2,}", match.group(1))[0].rstrip(",;")
+        if method in vars(cls):
+            return None
+    return None
 
 
 def _alpha(name: str) -> Any:
@@ -116,63 +178,14 @@ class Identity(Activation):
 
 
 @define(eq=False, repr=False)
-class OutputActivation(Activation):
-    """An output activation whose matching loss can hand back dZ itself.
-
-    Sigmoid then binary cross-entropy, and Softmax then categorical
-    cross-entropy, both give dZ = dA * g'(Z) = A - Y: the loss's dA and this
-    layer's step collapse into one subtraction, exact even where A saturates
-    (where dA = dJ/dA alone is clipped or huge). A loss whose input A is the
-    output of the latest forward of its partner (``latest_output(A)``) passes
-    ``(dA, dZ)`` to ``hand_off``; ``backward`` given that very dA, with the
-    same A still cached, returns dZ without further work. Any other dA goes
-    through the layer's ordinary backward.
-    """
-
-    _handoff: tuple[Array, Array, Array] | None = field(default=None, init=False, repr=False)
-
-    @override
-    def forward(self, Z: Array) -> Array:
-        # Activation.forward inlined: on the planar net a call level is a few percent
-        if Z.__class__ is not np.ndarray or Z.ndim < 2 or Z.dtype.kind != "f" or not Z.shape[-1]:
-            Z = as_float_batch(self, Z, None, "Z")
-        A = self.g(Z)
-        self.Z, self.A, self._handoff = Z, A, None
-        _LATEST[0] = self
-        return A
-
-    def hand_off(self, dA: Array, dZ: Array) -> None:
-        """Record that the loss's dA, sent back through this layer, gives dZ."""
-        if self.A is not None:
-            self._handoff = (dA, self.A, dZ)
-
-    def _handed_off(self, dA: Array) -> Array | None:
-        handoff = self._handoff
-        if handoff is not None and handoff[0] is dA and handoff[1] is self.A:
-            return handoff[2]
-        return None
-
-
-# The output activation whose forward ran last: a loss looks here to learn that
-# its input A came from its partner activation (only if A *is* that output).
-_LATEST: list[OutputActivation | None] = [None]
-
-
-def latest_output(A: Array) -> OutputActivation | None:
-    """The output activation whose latest forward returned ``A`` (this very array), if any."""
-    layer = _LATEST[0]
-    return layer if layer is not None and layer.A is A else None
-
-
-@define(eq=False, repr=False)
-class Sigmoid(OutputActivation):
+class Sigmoid(Activation):
     """Logistic sigmoid.
 
     g(Z)  = 1 / (1 + exp(-Z))
     g'(Z) = A * (1 - A)
 
-    Followed by ``BinaryCrossEntropy``, backward is the fused dZ = A - Y
-    (see :class:`OutputActivation`).
+    As a model's output before ``BinaryCrossEntropy``, :func:`minigrad.fit`
+    takes the two together: dZ = A - Y (see ``BinaryCrossEntropy.forward_fused``).
 
     >>> Sigmoid().forward(np.zeros((1, 2)))
     array([[0.5, 0.5]])
@@ -187,11 +200,6 @@ class Sigmoid(OutputActivation):
     @override
     def g_prime(self, Z: Array, A: Array) -> Array:
         return A * (constants(A.dtype).one - A)
-
-    @override
-    def backward(self, dA: Array) -> Array:
-        dZ = self._handed_off(dA)
-        return super().backward(dA) if dZ is None else dZ
 
 
 @define(eq=False, repr=False)
@@ -455,14 +463,14 @@ class HardTanh(Activation):
 
 
 @define(eq=False, repr=False)
-class Softmax(OutputActivation):
+class Softmax(Activation):
     """Softmax over the class axis 0: each column becomes a probability vector.
 
     g(Z)_k = exp(Z_k) / sum_j exp(Z_j)
     Backward is the Jacobian-vector product, not elementwise:
         dZ = A * (dA - sum_k(dA * A))   (the sum over rows, per column)
-    Followed by ``CategoricalCrossEntropy``, it is the fused dZ = A - Y
-    (see :class:`OutputActivation`).
+    As a model's output before ``CategoricalCrossEntropy``, :func:`minigrad.fit`
+    takes the two together: dZ = A - Y (see ``CategoricalCrossEntropy.forward_fused``).
 
     >>> Softmax().forward(np.zeros((2, 1)))
     array([[0.5],
@@ -479,9 +487,6 @@ class Softmax(OutputActivation):
 
     @override
     def backward(self, dA: Array) -> Array:
-        fused = self._handed_off(dA)
-        if fused is not None:
-            return fused
         A = self._cached(self.A)
         self._check_grad(dA, A)
         dZ: Array = A * (dA - (dA * A).sum(axis=0, keepdims=True))

@@ -11,7 +11,9 @@ from typing_extensions import override
 
 from minigrad._checks import as_float_batch
 from minigrad._typing import Array, DTypeLike
+from minigrad.equations import Grad, Tape, Term, Var, generic_lines
 from minigrad.errors import InputError, ShapeError
+from minigrad.init import filled
 from minigrad.layer import Layer, Parameter, Shape
 
 
@@ -106,11 +108,11 @@ class BatchNorm(Layer):
         dtype: DTypeLike = np.float64,
     ) -> None:
         self.__attrs_init__(n_features, momentum, eps, dtype)
-        shape, dt = (self.n_features, 1), self.dtype_
-        self._gamma = Parameter("gamma", np.ones(shape, dt), np.zeros(shape, dt))
-        self._beta = Parameter("beta", np.zeros(shape, dt), np.zeros(shape, dt))
-        self._running_mean = np.zeros(shape, dt)
-        self._running_var = np.ones(shape, dt)
+        shape, dt, owner = (self.n_features, 1), self.dtype_, repr(self)
+        self._gamma = Parameter("gamma", filled(shape, 1.0, dt, owner), np.zeros(shape, dt))
+        self._beta = Parameter("beta", filled(shape, 0.0, dt, owner), np.zeros(shape, dt))
+        self._running_mean = filled(shape, 0.0, dt, owner)
+        self._running_var = filled(shape, 1.0, dt, owner)
 
     @property
     def gamma(self) -> Array:
@@ -253,3 +255,44 @@ class BatchNorm(Layer):
             return f"{self!r}: expected Z of shape ({self.n_features}, m), got {shape}.{hint}"
         return (f"{self!r}: expected Z with {self.n_features} channels on axis 0, "
                 f"({self.n_features}, ..., m), got {shape}")
+
+    @override
+    def explain_lines(self, tape: Tape) -> None:
+        """Training mode: the batch mean and variance of each feature (row)."""
+        if type(self).forward is not BatchNorm.forward:  # a subclass that computes something else
+            generic_lines(self, tape)
+            return
+        prev = tape.current
+        images = prev.shape is not None and len(prev.shape) > 1
+        shape: tuple[int, ...] | None = (
+            self.output_shape(prev.shape) if images else (self.output_size(prev.rows),))
+        level = tape.level
+        mu, var, gamma, beta = (tape.fresh(f"{name}{level}")
+                                for name in ("mu", "var", "gamma", "beta"))
+        hat, out = tape.fresh(f"{prev.name}_hat"), tape.fresh(f"{prev.name}_bn")
+        eps = f"{self.eps:g}"
+        if images:  # per channel, over every pixel of every example
+            n, axes, mean = "n", "axis=(1, 2, 3)", "(1/n)"
+            column = f"({self.n_features}, 1, 1, 1)"
+            note = "n = h*w*m entries per channel; eval mode uses the running statistics"
+        else:
+            n, axes, mean = "m", "axis=1", "(1/m)"
+            column = tape.shape(self.n_features, 1)
+            note = "eval mode uses the running mean and variance"
+        tape.forward_line(mu, f"{mean} sum({prev.name}, {axes})", f"{mu} {column}", note)
+        tape.forward_line(var, f"{mean} sum(({prev.name} - {mu})^2, {axes})", f"{var} {column}")
+        tape.forward_line(hat, f"({prev.name} - {mu}) / sqrt({var} + {eps})",
+                          tape.named_shape(hat, shape))
+        tape.forward_line(out, f"{gamma} * {hat} + {beta}",
+                          f"{tape.named_shape(out, shape)}  {gamma} {column}  {beta} {column}")
+
+        def backward(grad: Grad) -> Term:
+            dA, G = grad.name, tape.fresh(f"G{level}")
+            tape.parameter_line(f"d{gamma}", f"(1/m) sum({dA} * {hat}, {axes})",
+                                f"d{gamma} {column}")
+            tape.parameter_line(f"d{beta}", f"(1/m) sum({dA}, {axes})", f"d{beta} {column}")
+            tape.backward_line(G, f"{gamma} * {dA}", tape.named_shape(G, shape))
+            return Term(f"({G} - mean({G}, {axes}) - {hat} * mean({G} * {hat}, {axes})) "
+                        f"/ sqrt({var} + {eps})")
+
+        tape.advance(self, Var(out, shape), backward)

@@ -23,6 +23,7 @@ so a callback costs nothing at the points it ignores.
 from __future__ import annotations
 
 import math
+import os
 from typing import TYPE_CHECKING, Any, Literal
 
 from attrs import define, field
@@ -35,8 +36,8 @@ from minigrad.optim.schedules import ReduceLROnPlateau as _Plateau
 from minigrad.optim.schedules import Schedule
 
 if TYPE_CHECKING:
+    from minigrad.history import History
     from minigrad.losses import Loss
-    from minigrad.train import History
 
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_batch_end",
          "on_epoch_end", "on_train_end")
@@ -329,8 +330,30 @@ class ModelCheckpoint(Callback):
     def on_train_begin(self, state: TrainState) -> None:
         self._monitor = resolve_monitor(self, self.monitor, state)
         self._mode = resolve_mode(self.mode, self._monitor)
+        self._check_path(state.log_names)
         self.best = math.inf if self._mode == "min" else -math.inf
         self.best_epoch, self.best_weights = -1, None
+
+    def _check_path(self, log_names: tuple[str, ...]) -> None:
+        """Fill the path template as an epoch would, and check its folder: before epoch 1."""
+        fields = ", ".join(["epoch", *log_names])
+        paths = []
+        for epoch in (1, 2):
+            try:
+                paths.append(self.path.format(epoch=epoch, **dict.fromkeys(log_names, 0.5)))
+            except (KeyError, IndexError, ValueError, TypeError, AttributeError) as err:
+                reason = (f"there is no field {err}" if isinstance(err, KeyError) else
+                          "positional fields such as {} get no value"
+                          if isinstance(err, IndexError) else str(err))
+                raise InputError(
+                    f"{self!r}: cannot fill the path {self.path!r} ({reason}); it may use the "
+                    f"fields {fields}, e.g. 'model-{{epoch:03d}}.npz'"
+                ) from None
+        folders = {os.path.dirname(os.path.abspath(p)) for p in paths}
+        folder = folders.pop()
+        if not folders and not os.path.isdir(folder):  # a folder that depends on the epoch: skip
+            what = "is a file" if os.path.exists(folder) else "does not exist"
+            raise InputError(f"{self!r}: cannot save to {paths[0]!r}: the folder {folder!r} {what}")
 
     def on_epoch_end(self, state: TrainState) -> None:
         value = state.logs[self._monitor]

@@ -24,6 +24,7 @@ from minigrad._windows import (
     unpad,
     window_buffer,
 )
+from minigrad.equations import Grad, Tape, Term, Var, generic_lines
 from minigrad.errors import ShapeError
 from minigrad.layer import Layer, Parameter, Shape
 
@@ -281,6 +282,48 @@ class Conv2D(Layer):
         np.add.reduce(dZ.reshape(self.c_out, -1), axis=1, out=db.reshape(self.c_out))
         dW *= inv_m
         db *= inv_m
+
+    @override
+    def explain_lines(self, tape: Tape) -> None:
+        """Z = W * A_prev + b forward; dW, db and the full convolution for dA_prev backward."""
+        if type(self).forward is not Conv2D.forward:  # a subclass that computes something else
+            generic_lines(self, tape)
+            return
+        prev = tape.current
+        level = tape.level_of(self)
+        W, b, Z = f"W{level}", f"b{level}", tape.fresh(f"Z{level}")
+        tape.reserve(W)
+        tape.reserve(b)
+        try:
+            shape = self.output_shape(prev.shape)
+        except ShapeError:
+            shape = None
+        kh, kw = self.kernel_size
+        W_shape = (self.c_out, self.c_in, kh, kw)
+        settings = ", ".join(
+            part for part in (
+                f"stride {self.stride[0]}" if self.stride[0] == self.stride[1] and self.stride[0] > 1
+                else f"stride {self.stride}" if self.stride != (1, 1) else "",
+                f"padding {self.padding!r}" if self.padding == "same"
+                else f"padding {self.padding}" if self.padding != (0, 0) else "",
+            ) if part
+        )
+        note = "cross-correlation: each window times W" + (f"; {settings}" if settings else "")
+        tape.forward_line(
+            Z, f"{W} * {prev.name} + {b}",
+            f"{tape.named_shape(Z, shape)}  {tape.fixed_shape(W, W_shape)}  "
+            f"{tape.fixed_shape(b, (self.c_out, 1, 1, 1))}", note)
+
+        def backward(grad: Grad) -> Term:
+            dZ = grad.name
+            tape.parameter_line(
+                f"d{W}", f"(1/m) sum over positions and examples of {dZ} * windows of {prev.name}",
+                tape.fixed_shape(f"d{W}", W_shape))
+            tape.parameter_line(f"d{b}", f"(1/m) sum({dZ}, axis=(1, 2, 3))",
+                                tape.fixed_shape(f"d{b}", (self.c_out, 1, 1, 1)))
+            return Term(f"full convolution of {dZ} with the flipped {W}")
+
+        tape.advance(self, Var(Z, shape), backward)
 
     def _pad(self, A_prev: Array) -> Array:
         A_pad = pad(A_prev, self._pads, self._padded)

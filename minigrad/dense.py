@@ -11,8 +11,9 @@ from typing_extensions import override
 from minigrad._checks import as_float_matrix, check_rows
 from minigrad._rng import resolve_rng
 from minigrad._typing import Array, DTypeLike
+from minigrad.equations import Grad, Tape, Term, Var, generic_lines
 from minigrad.errors import ShapeError
-from minigrad.init import INITIALIZERS
+from minigrad.init import INITIALIZERS, filled, initial_weights
 from minigrad.layer import Layer, Parameter
 
 
@@ -82,10 +83,11 @@ class Dense(Layer):
         rng: np.random.Generator | int | None = None,
     ) -> None:
         self.__attrs_init__(n_in, n_out, init, dtype)  # validators run here
-        W = INITIALIZERS[self.init](self.n_in, self.n_out, resolve_rng(rng))
-        self._W = Parameter("W", W.astype(self.dtype_), np.zeros_like(W, dtype=self.dtype_))
-        zeros = np.zeros((self.n_out, 1), dtype=self.dtype_)
-        self._b = Parameter("b", zeros, zeros.copy())
+        dt, owner = self.dtype_, repr(self)
+        W = initial_weights(self.init, self.n_in, self.n_out, dt, resolve_rng(rng), owner)
+        self._W = Parameter("W", W, np.zeros(W.shape, dt))  # np.zeros: untouched pages are free
+        b = filled((self.n_out, 1), 0.0, dt, owner)
+        self._b = Parameter("b", b, np.zeros(b.shape, dt))
 
     # The parameters' arrays *are* the layer's W and b: assigning copies in place.
     @property
@@ -199,6 +201,31 @@ class Dense(Layer):
         # a hand-written loop bit for bit (scaling dZ first rounds differently)
         dW *= inv_m
         db *= inv_m
+
+    @override
+    def explain_lines(self, tape: Tape) -> None:
+        """Z = W A_prev + b forward; dW, db and dA_prev = W^T dZ backward."""
+        if type(self).forward is not Dense.forward:  # a subclass that computes something else
+            generic_lines(self, tape)
+            return
+        prev = tape.current
+        level = tape.level_of(self)
+        W, b, Z = f"W{level}", f"b{level}", tape.fresh(f"Z{level}")
+        tape.reserve(W)
+        tape.reserve(b)
+        shapes = (f"{tape.named_shape(Z, self.n_out)}  {tape.named_shape(W, self.n_out, self.n_in)}"
+                  f"  {tape.named_shape(b, self.n_out, 1)}")
+        tape.forward_line(Z, f"{W} {prev.name} + {b}", shapes)
+
+        def backward(grad: Grad) -> Term:
+            dZ = grad.name
+            tape.parameter_line(f"d{W}", f"(1/m) {dZ} {prev.name}^T",
+                                tape.named_shape(f"d{W}", self.n_out, self.n_in))
+            tape.parameter_line(f"d{b}", f"(1/m) sum({dZ}, axis=1)",
+                                tape.named_shape(f"d{b}", self.n_out, 1))
+            return Term(f"{W}^T {dZ}", carry=f"{W}^T {dZ}")
+
+        tape.advance(self, Var(Z, self.n_out), backward)
 
     def _assign(self, param: Parameter, value: Any) -> None:
         arr = np.asarray(value)

@@ -12,6 +12,7 @@ from typing_extensions import override
 from minigrad._checks import as_float_batch
 from minigrad._rng import resolve_rng
 from minigrad._typing import Array
+from minigrad.equations import Grad, Tape, Term, Var, generic_lines
 from minigrad.errors import ShapeError, StateError
 from minigrad.layer import Layer, Shape
 
@@ -106,3 +107,25 @@ class Dropout(Layer):
         if A.__class__ is not np.ndarray or A.ndim < 2 or A.dtype.kind != "f" or not A.shape[-1]:
             A = as_float_batch(self, A, None, "A")
         return A
+
+    @override
+    def explain_lines(self, tape: Tape) -> None:
+        """As in training: a fresh mask D scales the kept units by 1/(1 - rate)."""
+        if type(self).forward is not Dropout.forward:  # a subclass that computes something else
+            generic_lines(self, tape)
+            return
+        if self.rate == 0.0:  # keeps every unit: nothing to write
+            return
+        prev = tape.current
+        D = tape.fresh(f"D{tape.level}")
+        out = tape.fresh(f"{prev.name}_drop")
+        keep = f"{1 - self.rate:g}"
+        tape.forward_line(D, f"(rand{tape.shape(prev.shape)} >= {self.rate:g}) / {keep}",
+                          tape.named_shape(D, prev.shape), "new each batch; training only")
+        tape.forward_line(out, f"{prev.name} * {D}", tape.named_shape(out, prev.shape),
+                          f"in eval mode {out} = {prev.name}")
+
+        def backward(grad: Grad) -> Term:
+            return Term(f"{grad.name} * {D}", carry=f"{grad.expr} * {D}" if grad.expr else None)
+
+        tape.advance(self, Var(out, prev.shape), backward)

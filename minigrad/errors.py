@@ -26,8 +26,18 @@ class StateError(RuntimeError):
 class ModelFileError(ValueError):
     """A model file cannot be saved or loaded: not a minigrad file, damaged, or inconsistent.
 
-    The message gives the reason; nothing is half-loaded or half-written.
+    The message gives the reason; nothing is half-loaded or half-written. A message
+    is never longer than ``MAX_MESSAGE`` characters (a hostile file's contents are
+    cut, not printed whole).
     """
+
+    MAX_MESSAGE = 2000
+
+    def __init__(self, message: str = "") -> None:
+        if len(message) > self.MAX_MESSAGE:
+            cut = len(message) - self.MAX_MESSAGE
+            message = f"{message[: self.MAX_MESSAGE]} ... ({cut:,} more characters not shown)"
+        super().__init__(message)
 
 
 class DivergenceError(ValueError, FloatingPointError):

@@ -10,6 +10,7 @@ from typing_extensions import override
 
 from minigrad._checks import as_float_batch
 from minigrad._typing import Array
+from minigrad.equations import Grad, Tape, Term, Var, generic_lines
 from minigrad.errors import ShapeError
 from minigrad.layer import Layer, Shape
 
@@ -48,6 +49,23 @@ class Flatten(Layer):
         if not A_prev.shape[-1]:
             as_float_batch(self, A_prev, None, "A_prev")  # raises: an empty batch
         return A_prev.reshape(-1, A_prev.shape[-1])
+
+    @override
+    def explain_lines(self, tape: Tape) -> None:
+        if type(self).forward is not Flatten.forward:
+            generic_lines(self, tape)
+            return
+        prev = tape.current
+        shape = self.output_shape(prev.shape)
+        out = tape.fresh(f"{prev.name}_flat")
+        tape.forward_line(out, f"{prev.name}.reshape(-1, m)", tape.named_shape(out, shape),
+                          "each example's pixels as one column, C order")
+        dims = ", ".join(str(n) for n in prev.shape) if prev.shape is not None else "c, h, w"
+
+        def backward(grad: Grad) -> Term:
+            return Term(f"{grad.name}.reshape({dims}, m)")
+
+        tape.advance(self, Var(out, shape), backward)
 
     @override
     def backward(self, dA: Array) -> Array:

@@ -32,6 +32,7 @@ from typing_extensions import override
 
 from minigrad._checks import as_float_batch
 from minigrad._typing import Array
+from minigrad.equations import Tape, Var
 from minigrad.errors import DTypeError, InputError, ShapeError
 from minigrad.layer import Input, Layer, Node, Parameter, Shape, is_container, leaves
 
@@ -98,6 +99,25 @@ class Graph(Layer):
         return list(self._layers)
 
     @override
+    def explain_lines(self, tape: Tape) -> None:
+        """Each node's layer writes its lines on its inputs' quantities, in graph order.
+
+        ``tape.currents`` holds the graph's inputs (in ``input_nodes`` order) and,
+        after, its outputs. The tape adds up the gradients where a node feeds several.
+        """
+        values = dict(zip((id(node) for node in self.input_nodes), tape.currents, strict=True))
+        for node in self.nodes:
+            if node.layer is not None:
+                tape.currents = tuple(values[id(source)] for source in node.inputs)
+                node.layer.explain_lines(tape)
+                values[id(node)] = tape.current
+        tape.currents = tuple(values[id(node)] for node in self.output_nodes)
+
+    def explain_inputs(self) -> list[Var]:
+        """The inputs ``model.explain()`` starts from: named and shaped as the Input nodes."""
+        return [Var(str(node.name), node.shape) for node in self.input_nodes]
+
+    @override
     def named_children(self) -> list[tuple[str, Layer]]:
         """Each layer once, keyed by the name of the first node that uses it."""
         seen: set[int] = set()
@@ -143,9 +163,8 @@ class Graph(Layer):
         self, X: Structure, *, train: bool, trace: list[tuple[Layer, Any, Any]] | None = None
     ) -> Structure:
         """Each node's layer on its inputs' values, in topological order."""
-        values: dict[int, Array] = {
-            id(node): array for node, array in zip(self.input_nodes, self._bind(X), strict=True)
-        }
+        arrays = self.bind_inputs(X)
+        values = {id(node): A for node, A in zip(self.input_nodes, arrays, strict=True)}
         snapshot = (
             [(leaf, leaf._snapshot()) for leaf in leaves(self)]
             if train and self._check_caches else None
@@ -333,7 +352,7 @@ class Graph(Layer):
 
     # -- inputs and outputs -------------------------------------------------------
 
-    def _bind(self, X: Structure) -> list[Array]:
+    def bind_inputs(self, X: Structure) -> list[Array]:
         """The arrays for the input nodes, checked against their shapes, in their order."""
         names = self.input_names
         if isinstance(X, Mapping):

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Self, overload
+from typing import Any, ClassVar, Self, overload
 
 import attrs
 import numpy as np
@@ -36,11 +36,9 @@ from attrs import define, field
 
 from minigrad._checks import check_finite
 from minigrad._typing import Array, DTypeLike
+from minigrad.equations import Tape, generic_lines
 from minigrad.errors import InputError, ShapeError, StateError
-
-if TYPE_CHECKING:
-    from minigrad.explain import Tape
-    from minigrad.losses import Loss
+from minigrad.explanation import Explanation, build_explanation, explain_text
 
 Shape = tuple[int, ...]
 """The shape of one example: ``(n,)`` for a column, ``(c, h, w)`` for an image."""
@@ -367,32 +365,38 @@ class Layer:
 
     def explain(
         self,
-        loss: Loss | type[Loss] | None = None,
+        loss: Any = None,
         m: int | None = None,
         *,
-        n_x: int | None = None,
+        n_x: int | Shape | None = None,
         print_fn: Callable[[str], Any] | None = print,
     ) -> str:
         """Print and return the forward and backward pass in the notes' notation.
 
         Every equation with its shape for a batch of ``m`` examples, generated
-        from the layers and the ``loss`` (fused steps such as sigmoid with
-        binary cross-entropy are shown fused). ``print_fn=None`` only returns
-        the text. See :mod:`minigrad.explain`.
+        from the layers and the ``loss`` (an instance or class; a list, one per
+        output, for a model with several outputs). Fused steps such as sigmoid
+        with binary cross-entropy are shown fused. ``print_fn=None`` only
+        returns the text. See :mod:`minigrad.explanation`.
         """
-        from minigrad.explain import explain
+        return explain_text(self, loss, m, n_x=n_x, layers=leaves(self),
+                                   print_fn=print_fn)
 
-        return explain(self, loss, m, n_x=n_x, print_fn=print_fn)
+    def explanation(
+        self, loss: Any = None, m: int | None = None, *, n_x: int | Shape | None = None
+    ) -> Explanation:
+        """What :meth:`explain` prints, as an object: ``str()`` is the text, and a
+        notebook displays it as LaTeX."""
+        return build_explanation(self, loss, m, n_x=n_x, layers=leaves(self))
 
     def explain_lines(self, tape: Tape, /) -> None:
         """Hook for :meth:`explain`: write this layer's lines onto ``tape``.
 
-        The default names the layer generically (Dropout and BatchNorm get
-        their own equations); override it to describe a custom layer.
+        The default names the layer generically; override it to describe a
+        custom layer (see :mod:`minigrad.equations`). A container calls its
+        children's ``explain_lines`` in the order data flows through them.
         """
-        from minigrad.explain import layer_lines
-
-        layer_lines(self, tape)
+        generic_lines(self, tape)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Self:

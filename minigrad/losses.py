@@ -13,7 +13,8 @@ backward then returns ``dZ = sigmoid(Z) - Y`` or ``dZ = softmax(Z) - Y``.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+import warnings
+from typing import Any, ClassVar
 
 import numpy as np
 from attrs import define, field
@@ -21,30 +22,27 @@ from typing_extensions import override
 
 from minigrad._checks import as_float_matrix, check_finite
 from minigrad._typing import Array
-from minigrad.activations import OutputActivation, Sigmoid, Softmax, latest_output
+from minigrad.activations import Activation, Sigmoid, Softmax
+from minigrad.equations import Tape, Term
 from minigrad.errors import DTypeError, InputError, ShapeError, StateError
-from minigrad.functional import Constants, constants
-
-if TYPE_CHECKING:
-    from minigrad.explain import Grad, Tape
+from minigrad.functional import constants
 
 
 @define(eq=False, repr=False)
 class Loss:
     """Base class: caches what ``backward`` needs during ``forward``.
 
-    ``pairs_with`` names the output activation whose backward this loss can
-    fuse into dZ = A - Y (see :class:`minigrad.activations.OutputActivation`).
+    ``pairs_with`` names the output activation that this loss takes together
+    with it when a model ends in that activation: Sigmoid then binary
+    cross-entropy, Softmax then categorical cross-entropy. Their chain rule
+    collapses to dZ = A - Y, exact even where A saturates (where dA alone is
+    clipped or huge); :meth:`forward_fused` computes J and that dZ, and
+    :func:`minigrad.fit` decides once, before training, to use it.
     """
 
-    pairs_with: ClassVar[type[OutputActivation] | None] = None
+    pairs_with: ClassVar[type[Activation] | None] = None
 
     dA: Array | None = field(default=None, init=False, repr=False)
-    # (dZ, the divisor of dZ in dA, the output layer, its A): what backward() needs
-    # to make dA after a training step skipped it (see train_step)
-    _deferred: tuple[Array, Array, OutputActivation, Array] | None = field(
-        default=None, init=False, repr=False
-    )
 
     def forward(self, A: Array, Y: Any, /) -> float:
         raise NotImplementedError
@@ -54,62 +52,33 @@ class Loss:
 
         It is the loss's cached array, read-only: copy it to change it.
         """
-        dA = self.dA
-        if dA is None:
-            if self._deferred is None:
-                raise StateError(
-                    f"{self!r}: backward called before forward; compute the loss first"
-                )
-            dA = self._make_deferred_dA(self._deferred)
-        return dA
+        if self.dA is None:
+            raise StateError(f"{self!r}: backward called before forward; compute the loss first")
+        return self.dA
+
+    def forward_fused(self, A: Array, Y: Any, /) -> tuple[float, Array]:
+        """(J, dZ) for A the output of the ``pairs_with`` activation: its backward and
+        this loss's in one step. Only losses with a partner implement it."""
+        raise NotImplementedError(f"{type(self).__name__} has no output activation to fuse with")
 
     def __call__(self, A: Array, Y: Any, /) -> float:
         return self.forward(A, Y)
 
-    # -- training loops ---------------------------------------------------------
-
-    def prepare_targets(self, Y: Array, /) -> Any:
-        """Y checked (the error ``forward`` would raise, if any) and made ready for train_step.
-
-        :func:`minigrad.fit` calls it once for the whole Y before training,
-        and once per batch (per epoch when shuffling). The base class returns
-        Y as it is.
-        """
-        return Y
-
-    def train_step(self, A: Array, targets: Any, entry: object, /) -> tuple[float, Array]:
-        """(J, the gradient to send into the model): :func:`minigrad.fit`'s loss step.
-
-        ``targets`` come from :meth:`prepare_targets`; ``entry`` is the layer
-        whose backward receives the gradient first (the model's last leaf).
-        By default this is ``(forward(A, Y), backward())``. A loss fused with
-        its output activation returns that layer's dZ instead of dA when
-        ``entry`` is that very layer, registered so that the layer's backward
-        passes it on, and computes dA only if ``backward()`` asks for it.
-        """
-        J = self.forward(A, targets)
-        return J, self.backward()
-
-    def _make_deferred_dA(self, deferred: tuple[Array, Array, OutputActivation, Array]) -> Array:
-        dZ, divisor, layer, A = deferred
-        dA = np.divide(dZ, divisor)
-        if layer.A is A:  # the layer has not moved on: its backward may still fuse
-            layer.hand_off(dA, dZ)
-        self._keep(dA)
-        return dA
-
     def config(self) -> dict[str, Any]:
         return {"from_logits": True} if getattr(self, "from_logits", False) else {}
 
-    def explain_lines(self, tape: Tape, /) -> Grad:
-        """Hook for ``model.explain``: write the cost J and the first backward line.
+    def explain_lines(self, tape: Tape, /) -> None:
+        """Hook for ``model.explain``: write the cost and start backprop at ``tape.current``.
 
-        Returns the gradient that starts backprop (dA, or dZ when fused with
-        the output activation). Override it to describe a custom loss.
+        Write the cost line (named ``tape.cost``, with targets ``tape.target``)
+        with ``tape.forward_line`` and the output's gradient with
+        ``tape.add_gradient(tape.current, Term(...))``. Override it to
+        describe a custom loss; this default names the loss generically.
         """
-        from minigrad.explain import loss_lines
-
-        return loss_lines(self, tape)
+        A, Y, J = tape.current.name, tape.target, tape.cost
+        name = type(self).__name__
+        tape.forward_line(J, f"{name}({A}, {Y})", f"{J} scalar  {_target_shape(tape)}")
+        tape.add_gradient(tape.current, Term(f"{name}.backward(), per example"))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
@@ -141,8 +110,6 @@ class Loss:
     def _keep(self, dA: Array) -> None:
         dA.flags.writeable = False
         _set_cache(self, "dA", dA)
-        if self._deferred is not None:
-            _set_cache(self, "_deferred", None)
 
     def _targets(self, A: Array, Y: Any) -> Array:
         """Y as an array of A's shape and dtype, or a clear error."""
@@ -183,6 +150,25 @@ def _clip_probability(A: Array) -> Array:
 
 _EPS: dict[np.dtype[Any], float] = {}
 
+def _target_shape(tape: Tape) -> str:
+    return tape.named_shape(tape.target, tape.current.shape)
+
+
+def _fuse(tape: Tape, activation: type[Activation], note: str) -> bool:
+    """If the output comes straight from a plain ``activation`` (Sigmoid, Softmax) and
+    feeds nothing else, start backprop at its Z with ``dZ = A - Y``; whether it did."""
+    out = tape.current
+    step = tape.producer(out)
+    if step is None or tape.consumers(out) or len(step.inputs) != 1:
+        return False
+    kind = type(step.layer)
+    if not (issubclass(kind, activation) and kind.g is activation.g
+            and kind.g_prime is activation.g_prime and kind.backward is activation.backward):
+        return False
+    tape.absorb(step, Term(f"{out.name} - {tape.target}", note=note))
+    return True
+
+
 # The cached dA is a plain slot; BinaryCrossEntropy's attrs hooks (from_logits'
 # converter) need not run on every forward.
 _set_cache = object.__setattr__
@@ -214,6 +200,12 @@ class MeanSquaredError(Loss):
         self._keep(diff)
         return J
 
+    @override
+    def explain_lines(self, tape: Tape) -> None:
+        A, Y, J = tape.current.name, tape.target, tape.cost
+        tape.forward_line(J, f"(1/m) sum(({A} - {Y})^2)", f"{J} scalar  {_target_shape(tape)}")
+        tape.add_gradient(tape.current, Term(f"2 * ({A} - {Y})"))
+
 
 @define(eq=False, repr=False)
 class BinaryCrossEntropy(Loss):
@@ -226,21 +218,56 @@ class BinaryCrossEntropy(Loss):
     J  = (1/m) sum [log(1 + exp(Z)) - Z Y]      (softplus, computed stably)
     dZ = sigmoid(Z) - Y
 
-    When A is the output of a Sigmoid layer's latest forward, that layer's
-    backward, given this loss's dA, returns dZ = A - Y directly.
-
     Probabilities are clipped to [eps, 1 - eps] (eps the dtype's resolution)
-    before the logs and the division. A Sigmoid's output needs neither the
-    clip nor the range check when every A (1 - A) >= eps (1 - eps): there
-    the clip changes nothing.
+    before the logs and the division.
     """
 
-    pairs_with: ClassVar[type[OutputActivation] | None] = Sigmoid
+    pairs_with: ClassVar[type[Activation] | None] = Sigmoid
 
     from_logits: bool = field(default=False, converter=bool)
 
     @override
+    def explain_lines(self, tape: Tape) -> None:
+        A, Y, J = tape.current.name, tape.target, tape.cost
+        shapes = f"{J} scalar  {_target_shape(tape)}"
+        if self.from_logits:
+            tape.forward_line(J, f"(1/m) sum(log(1 + exp({A})) - {Y} * {A})", shapes,
+                              f"sigmoid({A}) is inside the loss (from_logits=True)")
+            tape.add_gradient(tape.current, Term(f"sigmoid({A}) - {Y}",
+                                                 note="sigmoid + binary cross-entropy, fused"))
+            return
+        tape.forward_line(J, f"-(1/m) sum({Y} * log({A}) + (1 - {Y}) * log(1 - {A}))", shapes)
+        if not _fuse(tape, Sigmoid, f"sigmoid + binary cross-entropy, fused: "
+                     f"d{A} * {A} * (1 - {A}) = {A} - {Y}"):
+            tape.add_gradient(tape.current, Term(f"({A} - {Y}) / ({A} * (1 - {A}))"))
+
+    @override
     def forward(self, A: Array, Y: Any) -> float:
+        A, Y = self._checked(A, Y)
+        if self.from_logits:
+            _warn_if_probabilities(self, A, "Sigmoid")
+            J, dZ = self._from_logits(A, Y)
+            self._keep(dZ)
+            return J
+        self._check_range(A, "A (probabilities)", 0.0, 1.0, A, Y)
+        Ac = _clip_probability(A)
+        J = self._cost(Ac, Y)
+        dA = Ac - Y
+        dA /= Ac * (1.0 - Ac)  # (A - Y) / (A (1 - A)), with A clipped
+        self._keep(dA)
+        return J
+
+    @override
+    def forward_fused(self, A: Array, Y: Any) -> tuple[float, Array]:
+        """(J, dZ = A - Y) for A = sigmoid(Z): the loss and the Sigmoid's backward at once."""
+        A, Y = self._checked(A, Y)
+        self._check_range(A, "A (probabilities)", 0.0, 1.0, A, Y)
+        J = self._cost(_clip_probability(A), Y)
+        dZ: Array = A - Y
+        return J, dZ
+
+    def _checked(self, A: Any, Y: Any) -> tuple[Array, Array]:
+        """A and Y as arrays of one shape and dtype, Y in [0, 1]; or a clear error."""
         # the checks of _prediction and _targets, as one comparison each when all is well
         if A.__class__ is not np.ndarray or A.ndim != 2 or A.dtype.kind != "f" or not A.shape[1]:
             A = self._prediction(A)
@@ -249,116 +276,33 @@ class BinaryCrossEntropy(Loss):
         # 0 <= Y <= 1 (NaN fails): argmin and argmax cost less than min() and max()
         if not (Y.item(Y.argmin()) >= 0.0 and Y.item(Y.argmax()) <= 1.0):
             self._check_range(Y, "Y", 0.0, 1.0, A, Y)
-        c = constants(A.dtype)
-        m: int = A.shape[1]
-        if self.from_logits:
-            # per element, max(Z, 0) - Z Y = Z (H - Y) with H = [Z > 0], and the log1p
-            # term are both >= 0: summing them cancels nothing, so one huge logit
-            # cannot swamp the other examples' losses. E is reused for sigmoid(Z).
-            E = np.exp(np.copysign(A, c.minus_one))  # exp(-|Z|), in (0, 1]
-            H = np.greater(A, c.zero, out=np.empty_like(A))  # H as floats: no bool casts below
-            J = float(np.add.reduce(np.log1p(E), axis=None) + np.vdot(A, H - Y)) / m
-            if not math.isfinite(J):
-                self._refuse_non_finite(A, Y)
-            dZ = np.maximum(H, E)  # 1 for Z > 0, else E: sigmoid(Z) = dZ / (1 + E)
-            E += c.one
-            dZ /= E
-            dZ -= Y
-            self._keep(dZ)
-            return J
-        one_minus_Y = c.one - Y
-        partner = latest_output(A)
-        if type(partner) is not Sigmoid:  # a Sigmoid's output needs no range check
-            partner = None
-            self._check_range(A, "A (probabilities)", 0.0, 1.0, A, Y)
-        else:
-            inside = _inside(A, c)
-            if inside is not None:
-                one_minus_A, A_one_minus_A = inside
-                J, dZ = self._from_probabilities(A, Y, one_minus_Y, one_minus_A)
-                dA = np.divide(dZ, A_one_minus_A)  # (A - Y) / (A (1 - A))
-                partner.hand_off(dA, dZ)
-                self._keep(dA)
-                return J
-        # clip A to [eps, 1 - eps] before the logs and the division
-        Ac = _clip_probability(A)
-        one_minus_Ac = 1.0 - Ac
-        J = -float(np.vdot(Y, np.log(Ac)) + np.vdot(one_minus_Y, np.log(one_minus_Ac))) / m
+        checked: tuple[Array, Array] = (A, Y)
+        return checked
+
+    def _cost(self, Ac: Array, Y: Array) -> float:
+        """J for clipped probabilities Ac."""
+        m: int = Ac.shape[1]
+        J = -(float(np.vdot(Y, np.log(Ac))) + float(np.vdot(1.0 - Y, np.log(1.0 - Ac)))) / m
         if not math.isfinite(J):
-            self._refuse_non_finite(A, Y)
-        one_minus_Ac *= Ac
-        if partner is None:
-            dA = Ac - Y
-            dA /= one_minus_Ac  # (A - Y) / (A (1 - A)), with A clipped
-        else:
-            dZ = A - Y
-            dA = dZ / one_minus_Ac
-            partner.hand_off(dA, dZ)
-        self._keep(dA)
+            self._refuse_non_finite(Ac, Y)
         return J
 
-    def _from_probabilities(
-        self, A: Array, Y: Array, one_minus_Y: Array, one_minus_A: Array
-    ) -> tuple[float, Array]:
-        """J and A - Y, for probabilities A that need no clipping (see _inside)."""
-        J = -(float(np.vdot(Y, np.log(A)))
-              + float(np.vdot(one_minus_Y, np.log(one_minus_A)))) / A.shape[1]
-        if not math.isfinite(J):  # NaN came through the Sigmoid
-            self._refuse_non_finite(A, Y)
-        dZ: Array = A - Y
+    def _from_logits(self, Z: Array, Y: Array) -> tuple[float, Array]:
+        """J and dZ = sigmoid(Z) - Y from logits Z, stable for any finite Z."""
+        c = constants(Z.dtype)
+        # per element, max(Z, 0) - Z Y = Z (H - Y) with H = [Z > 0], and the log1p
+        # term are both >= 0: summing them cancels nothing, so one huge logit
+        # cannot swamp the other examples' losses. E is reused for sigmoid(Z).
+        E = np.exp(np.copysign(Z, c.minus_one))  # exp(-|Z|), in (0, 1]
+        H = np.greater(Z, c.zero, out=np.empty_like(Z))  # H as floats: no bool casts below
+        J = float(np.add.reduce(np.log1p(E), axis=None) + np.vdot(Z, H - Y)) / Z.shape[1]
+        if not math.isfinite(J):
+            self._refuse_non_finite(Z, Y)
+        dZ = np.maximum(H, E)  # 1 for Z > 0, else E: sigmoid(Z) = dZ / (1 + E)
+        E += c.one
+        dZ /= E
+        dZ -= Y
         return J, dZ
-
-    @override
-    def prepare_targets(self, Y: Array) -> Any:
-        if type(self) is not BinaryCrossEntropy:  # a subclass may compute something else
-            return Y
-        if Y.size and not (Y.item(Y.argmin()) >= 0.0 and Y.item(Y.argmax()) <= 1.0):
-            self._check_range(Y, "Y", 0.0, 1.0, Y, Y)
-        if self.from_logits or Y.ndim != 2 or Y.dtype.kind != "f":
-            return Y
-        return _BinaryTargets(Y, constants(Y.dtype).one - Y)
-
-    @override
-    def train_step(self, A: Array, targets: Any, entry: object) -> tuple[float, Array]:
-        if type(targets) is not _BinaryTargets:
-            return super().train_step(A, targets, entry)
-        Y, one_minus_Y = targets
-        partner = latest_output(A)
-        inside = None
-        if (partner is entry and type(partner) is Sigmoid and Y.shape == A.shape
-                and Y.dtype is A.dtype):
-            inside = _inside(A, constants(A.dtype))
-        if partner is None or inside is None:
-            return super().train_step(A, Y, entry)
-        one_minus_A, A_one_minus_A = inside
-        J, dZ = self._from_probabilities(A, Y, one_minus_Y, one_minus_A)
-        # no dA: the Sigmoid, handed dZ itself, passes it on; backward() makes dA if asked
-        partner.hand_off(dZ, dZ)
-        _set_cache(self, "dA", None)
-        _set_cache(self, "_deferred", (dZ, A_one_minus_A, partner, A))
-        return J, dZ
-
-
-class _BinaryTargets(NamedTuple):
-    """Y and 1 - Y, checked once: what BinaryCrossEntropy.prepare_targets makes for fit."""
-
-    Y: Array
-    one_minus_Y: Array
-
-
-def _inside(A: Array, c: Constants) -> tuple[Array, Array] | None:
-    """(1 - A, A (1 - A)) when every A (1 - A) >= eps (1 - eps), else None.
-
-    For A in [0, 1] (a Sigmoid's output) that is eps <= A <= 1 - eps, up to
-    rounding: clipping A to [eps, 1 - eps] would change nothing, the logs are
-    finite and |dA| <= 1 / (eps (1 - eps)). One argmin tells, at less cost
-    than the clip it saves.
-    """
-    one_minus_A = c.one - A
-    A_one_minus_A = one_minus_A * A
-    if A_one_minus_A.item(A_one_minus_A.argmin()) >= c.eps_floor:  # NaN fails
-        return one_minus_A, A_one_minus_A
-    return None
 
 
 @define(eq=False, repr=False)
@@ -373,26 +317,45 @@ class CategoricalCrossEntropy(Loss):
     J  = (1/m) sum_i [logsumexp(Z_i) - sum_k Y_ki Z_ki]
     dZ = softmax(Z) - Y
 
-    When A is the output of a Softmax layer's latest forward, that layer's
-    backward, given this loss's dA, returns dZ = A sum_k(Y_k) - Y directly
-    (A - Y for one-hot Y).
+    After a Softmax, dZ = A sum_k(Y_k) - Y (A - Y for one-hot Y): see
+    :meth:`forward_fused`.
     """
 
-    pairs_with: ClassVar[type[OutputActivation] | None] = Softmax
+    pairs_with: ClassVar[type[Activation] | None] = Softmax
 
     from_logits: bool = field(default=False, converter=bool)
 
     @override
+    def explain_lines(self, tape: Tape) -> None:
+        A, Y, J = tape.current.name, tape.target, tape.cost
+        shapes = f"{J} scalar  {_target_shape(tape)} one-hot"
+        if self.from_logits:
+            tape.forward_line(J, f"(1/m) sum(logsumexp({A}, axis=0) - sum({Y} * {A}, axis=0))",
+                              shapes, f"softmax({A}) is inside the loss (from_logits=True)")
+            tape.add_gradient(tape.current, Term(f"softmax({A}) - {Y}",
+                                                 note="softmax + categorical cross-entropy, fused"))
+            return
+        tape.forward_line(J, f"-(1/m) sum({Y} * log({A}))", shapes)
+        if not _fuse(tape, Softmax, "softmax + categorical cross-entropy, fused: "
+                     f"d{A} = -{Y} / {A} through the softmax Jacobian = {A} - {Y}"):
+            tape.add_gradient(tape.current, Term(f"-{Y} / {A}"))
+
+    @override
     def forward(self, A: Array, Y: Any) -> float:
         A = self._prediction(A)
-        Y, one_hot = self._one_hot(A, Y)
+        Y, _ = self._one_hot(A, Y)
         m: int = A.shape[1]
         if self.from_logits:
             self._finite(A, Y)
+            _warn_if_probabilities(self, A, "Softmax")
             # with shifted logits Zs = Z - max(Z) <= 0 and S = sum_k exp(Zs_k) >= 1,
             # J = (1/m) sum_i [sum_k Y_ki log S_i - sum_k Y_ki Zs_ki]: sums of terms >= 0,
-            # so no cancellation between examples (a logit of 1e4 costs no precision)
-            Zs = A - A.max(axis=0, keepdims=True)
+            # so no cancellation between examples (a logit of 1e4 costs no precision).
+            # Logits far apart overflow Z - max(Z) to -inf; clamping that to the dtype's
+            # lowest number keeps 0 * Zs at 0 where Y is 0 (a loss of 0, not NaN).
+            with np.errstate(over="ignore"):
+                Zs = A - A.max(axis=0, keepdims=True)
+            np.maximum(Zs, -np.finfo(A.dtype).max, out=Zs)
             E = np.exp(Zs)
             S = E.sum(axis=0, keepdims=True)
             Y_sum = Y.sum(axis=0, keepdims=True)
@@ -403,21 +366,32 @@ class CategoricalCrossEntropy(Loss):
             E -= Y
             self._keep(E)
             return J
-        partner = latest_output(A)
-        if type(partner) is not Softmax:  # a Softmax's output needs no range check
-            partner = None
-            self._check_range(A, "A (probabilities)", 0.0, 1.0, A, Y)
+        self._check_range(A, "A (probabilities)", 0.0, 1.0, A, Y)
         Ac = _clip_probability(A)
-        J = -float(np.vdot(Y, np.log(Ac))) / m
-        if not math.isfinite(J):
-            self._refuse_non_finite(A, Y)
+        J = self._cost(Ac, Y)
         dA = np.divide(Y, Ac)
         np.negative(dA, out=dA)  # -Y / A
-        if partner is not None:
-            # A * (dA - sum_k(dA * A)) with dA = -Y / A is A sum_k(Y_k) - Y
-            dZ = A - Y if one_hot else A * Y.sum(axis=0, keepdims=True) - Y
-            partner.hand_off(dA, dZ)
         self._keep(dA)
+        return J
+
+    @override
+    def forward_fused(self, A: Array, Y: Any) -> tuple[float, Array]:
+        """(J, dZ) for A = softmax(Z): the loss and the Softmax's backward at once.
+
+        dZ = A * sum_k(Y_k) - Y, which is A - Y for one-hot Y.
+        """
+        A = self._prediction(A)
+        Y, one_hot = self._one_hot(A, Y)
+        self._check_range(A, "A (probabilities)", 0.0, 1.0, A, Y)
+        J = self._cost(_clip_probability(A), Y)
+        dZ: Array = A - Y if one_hot else A * Y.sum(axis=0, keepdims=True) - Y
+        return J, dZ
+
+    def _cost(self, Ac: Array, Y: Array) -> float:
+        m: int = Ac.shape[1]
+        J = -float(np.vdot(Y, np.log(Ac))) / m
+        if not math.isfinite(J):
+            self._refuse_non_finite(Ac, Y)
         return J
 
     def _one_hot(self, A: Array, Y: Any) -> tuple[Array, bool]:
@@ -445,6 +419,34 @@ class CategoricalCrossEntropy(Loss):
         Y_oh = np.zeros_like(A)
         Y_oh[Y_arr.astype(np.intp, copy=False), np.arange(m)] = 1
         return Y_oh, True
+
+
+def _warn_if_probabilities(loss: Loss, A: Array, activation: str) -> None:
+    """Warn when a from_logits loss is given what looks like a {activation}'s output.
+
+    A model that ends in Sigmoid (or Softmax) trained with ``from_logits=True``
+    squashes twice and trains silently badly. Logits can be anything, so only
+    a batch that clearly looks like probabilities is flagged: for Softmax,
+    columns in [0, 1] that sum to 1; for Sigmoid, at least 32 values, all
+    strictly inside (0, 1).
+    """
+    if A.size < 32 and activation == "Sigmoid":
+        return
+    lo, hi = A.min(), A.max()
+    if not (lo >= 0.0 and hi <= 1.0):
+        return
+    if activation == "Softmax":
+        if A.shape[0] < 2 or not np.allclose(A.sum(axis=0), 1.0, rtol=0.0, atol=1e-6):
+            return
+    elif not (lo > 0.0 and hi < 1.0):
+        return
+    warnings.warn(
+        f"{loss!r} takes logits, but A looks like the output of a {activation} (every value in "
+        f"[0, 1]{', columns summing to 1' if activation == 'Softmax' else ''}): the model "
+        f"probably ends in {activation}, which squashes twice. Remove the {activation} layer "
+        f"(recommended) or use from_logits=False",
+        stacklevel=3,
+    )
 
 
 BUILTIN_LOSSES: tuple[type[Loss], ...] = (

@@ -13,7 +13,7 @@ stay on the last axis.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,6 +22,7 @@ from typing_extensions import override
 
 from minigrad._checks import as_float_batch
 from minigrad._typing import Array
+from minigrad.equations import Grad, Tape, Term, Var
 from minigrad.errors import ShapeError
 from minigrad.layer import Layer, Shape
 
@@ -67,6 +68,16 @@ class Merge(Layer):
             )
         checked: Array = dA
         return checked
+
+    def _merge_lines(self, tape: Tape, letter: str, rhs: Callable[[list[str]], str],
+                     terms: Callable[[Grad, list[str]], list[Term]]) -> None:
+        """``S2 = A1 + A2`` on ``tape.currents``; backward gives each input its term."""
+        inputs = tape.currents
+        names = [var.name for var in inputs]
+        shape = self.node_shape([var.shape for var in inputs])
+        out = tape.fresh(f"{letter}{tape.level}")
+        tape.forward_line(out, rhs(names), tape.named_shape(out, shape))
+        tape.advance(self, Var(out, shape), lambda grad: terms(grad, names))
 
     def _cached_shapes(self) -> tuple[tuple[int, ...], ...]:
         if self.shapes is None:
@@ -119,6 +130,12 @@ class Add(Merge):
         dA = self._check_grad(dA, shapes[0])
         return [dA for _ in shapes]
 
+    @override
+    def explain_lines(self, tape: Tape) -> None:
+        """``S = A1 + A2``; each input's gradient is dS."""
+        self._merge_lines(tape, "S", " + ".join,
+                          lambda grad, names: [Term(grad.name) for _ in names])
+
 
 @define(eq=False, repr=False)
 class Multiply(Merge):
@@ -156,6 +173,16 @@ class Multiply(Merge):
             return []
         dA = self._check_grad(dA, arrays[0].shape)
         return [dA * _product(arrays[:k] + arrays[k + 1:]) for k in range(len(arrays))]
+
+    @override
+    def explain_lines(self, tape: Tape) -> None:
+        """``P = A1 * A2``; each input's gradient is dP times the other inputs."""
+
+        def terms(grad: Grad, names: list[str]) -> list[Term]:
+            return [Term(" * ".join([grad.name, *names[:k], *names[k + 1:]]))
+                    for k in range(len(names))]
+
+        self._merge_lines(tape, "P", " * ".join, terms)
 
 
 def _sum(arrays: list[Array]) -> Array:
@@ -225,3 +252,17 @@ class Concat(Merge):
         dA = self._check_grad(dA, (rows, *shapes[0][1:]))
         ends = np.cumsum([s[0] for s in shapes])[:-1]
         return list(np.split(dA, ends, axis=0))
+
+    @override
+    def explain_lines(self, tape: Tape) -> None:
+        """``C = [A1; A2]``, rows stacked; each input's gradient is its rows of dC."""
+        rows = [var.shape[0] if var.shape else None for var in tape.currents]
+
+        def terms(grad: Grad, names: list[str]) -> list[Term]:
+            if any(n is None for n in rows):
+                return [Term(f"{grad.name}[the rows of {name}]") for name in names]
+            ends = np.cumsum([n or 0 for n in rows]).tolist()
+            return [Term(f"{grad.name}[{start}:{end}]")
+                    for start, end in zip([0, *ends[:-1]], ends, strict=True)]
+
+        self._merge_lines(tape, "C", lambda names: f"[{'; '.join(names)}]", terms)

@@ -57,16 +57,32 @@ def categorical_accuracy(A: Array, Y: Any) -> float:
     return float(np.mean(predicted == true))
 
 
-def accuracy(A: Array, Y: Any, threshold: float = 0.5) -> float:
+def accuracy(A: Array, Y: Any, threshold: float | None = None) -> float:
     """Binary accuracy for one output row, categorical accuracy for several.
+
+    One row is thresholded at ``threshold``. Without one (a plain "accuracy",
+    with no loss to tell whether A holds probabilities or logits) A must be
+    probabilities: outputs outside [0, 1] are refused rather than silently
+    thresholded at 0.5, since logits would need 0.
 
     >>> accuracy(np.array([[0.8, 0.4]]), np.array([1, 1]))
     0.5
     """
     A = _output("accuracy", A)
-    if A.shape[0] == 1:
-        return binary_accuracy(A, Y, threshold)
-    return categorical_accuracy(A, Y)
+    if A.shape[0] != 1:
+        return categorical_accuracy(A, Y)
+    if threshold is None:
+        lo, hi = float(A.min()), float(A.max())
+        if not (lo >= 0.0 and hi <= 1.0):
+            raise InputError(
+                f"accuracy: the model's outputs are not probabilities (values from {lo:.4g} to "
+                f"{hi:.4g}), so the 0.5 threshold does not apply. If they are logits, pass the "
+                "loss, e.g. loss=mg.losses.BinaryCrossEntropy(from_logits=True) (accuracy then "
+                "thresholds at 0), or use metrics=[partial(mg.metrics.binary_accuracy, "
+                "threshold=0.0)]"
+            )
+        threshold = 0.5
+    return binary_accuracy(A, Y, threshold)
 
 
 def mean_squared_error(A: Array, Y: Any) -> float:
@@ -159,6 +175,8 @@ def get(metric: str | Metric, loss: object = None) -> tuple[str, Metric]:
     if fn is accuracy and kind == "BinaryCrossEntropy":
         threshold = 0.0 if getattr(loss, "from_logits", False) else 0.5
         return name, partial(binary_accuracy, threshold=threshold)
+    if fn is accuracy and loss is not None and kind != "CategoricalCrossEntropy":
+        return name, partial(accuracy, threshold=0.5)  # e.g. MSE on 0/1 targets
     if fn is accuracy and kind == "CategoricalCrossEntropy":
         return name, categorical_accuracy
     return name, fn

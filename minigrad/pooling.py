@@ -12,6 +12,7 @@ from typing_extensions import override
 from minigrad._images import as_image_batch
 from minigrad._typing import Array
 from minigrad._windows import Pair, check_pair, offsets, output_hw, to_pair
+from minigrad.equations import Grad, Tape, Term, Var, function_name, generic_lines
 from minigrad.errors import ShapeError
 from minigrad.layer import Layer, Shape
 
@@ -76,6 +77,25 @@ class _Pool2D(Layer):
     def _overlapping(self) -> bool:
         return self.step[0] < self.pool_size[0] or self.step[1] < self.pool_size[1]
 
+    def _explain(self, tape: Tape, forward: str, backward: str, note: str) -> None:
+        """Lines for a pooling layer: ``A = forward`` and ``dA_prev = backward`` with
+        ``{A_prev}``, ``{dA}`` and ``{window}`` filled in."""
+        prev = tape.current
+        try:
+            shape = self.output_shape(prev.shape)
+        except ShapeError:
+            shape = None
+        out = tape.fresh(f"{prev.name}_{function_name(self).removesuffix('2d')}")
+        ph, pw = self.pool_size
+        window = f"{ph}x{pw}" + (f" stride {self.step}" if self.step != self.pool_size else "")
+        tape.forward_line(out, forward.format(A_prev=prev.name, window=window),
+                          tape.named_shape(out, shape))
+
+        def back(grad: Grad) -> Term:
+            return Term(backward.format(dA=grad.name, A_prev=prev.name, A=out), note=note)
+
+        tape.advance(self, Var(out, shape), back)
+
 
 @define(eq=False, repr=False)
 class MaxPool2D(_Pool2D):
@@ -120,6 +140,15 @@ class MaxPool2D(_Pool2D):
     def infer(self, A_prev: Array) -> Array:
         A_prev, out_hw = self._input(A_prev)
         return self._max(A_prev, out_hw)
+
+    @override
+    def explain_lines(self, tape: Tape) -> None:
+        if type(self).forward is not MaxPool2D.forward:
+            generic_lines(self, tape)
+            return
+        self._explain(tape, "max of each {window} window of {A_prev}",
+                      "{dA} to the max of each window of {A_prev}, 0 elsewhere",
+                      "a tie: to the first max, row by row")
 
     def _max(self, A_prev: Array, out_hw: Pair) -> Array:
         views = [A_prev[:, rows, cols, :]
@@ -186,6 +215,15 @@ class AvgPool2D(_Pool2D):
         return A
 
     @override
+    def explain_lines(self, tape: Tape) -> None:
+        if type(self).forward is not AvgPool2D.forward:
+            generic_lines(self, tape)
+            return
+        ph, pw = self.pool_size
+        self._explain(tape, "mean of each {window} window of {A_prev}",
+                      f"{{dA}} / {ph * pw} to every entry of its window", "")
+
+    @override
     def backward(self, dA: Array) -> Array:
         out_shape = self._check_grad(dA)
         shape = self.in_shape or ()
@@ -236,6 +274,23 @@ class GlobalAvgPool2D(Layer):
             as_image_batch(self, A_prev, None, "A_prev")  # raises: an empty batch
         A: Array = A_prev.mean(axis=(1, 2))
         return A
+
+    @override
+    def explain_lines(self, tape: Tape) -> None:
+        if type(self).forward is not GlobalAvgPool2D.forward:
+            generic_lines(self, tape)
+            return
+        prev = tape.current
+        shape = self.output_shape(prev.shape) if prev.shape is None or len(prev.shape) == 3 \
+            else None
+        out = tape.fresh(f"{prev.name}_gap")
+        tape.forward_line(out, f"(1/(h*w)) sum({prev.name}, axis=(1, 2))",
+                          tape.named_shape(out, shape), "the mean of each channel")
+
+        def backward(grad: Grad) -> Term:
+            return Term(f"{grad.name} / (h*w) to every pixel of its channel")
+
+        tape.advance(self, Var(out, shape), backward)
 
     @override
     def backward(self, dA: Array) -> Array:

@@ -8,6 +8,7 @@ from attrs import define, field
 from typing_extensions import override
 
 from minigrad._typing import Array
+from minigrad.equations import Grad, Tape, Term, Var
 from minigrad.errors import ShapeError
 from minigrad.layer import Layer, Shape
 
@@ -88,6 +89,21 @@ class Residual(Layer):
     def output_size(self, n_in: int | None) -> int | None:
         shape = self.output_shape(None if n_in is None else (n_in,))
         return shape[0] if shape is not None and len(shape) == 1 else None
+
+    @override
+    def explain_lines(self, tape: Tape) -> None:
+        """The block's lines, then ``S = X + F``; X feeds both, so dX sums two paths."""
+        x = tape.current
+        self.block.explain_lines(tape)
+        block_out = tape.current
+        tape.currents = (x, block_out)
+        out = tape.fresh(f"S{tape.level}")
+        tape.forward_line(out, f"{x.name} + {block_out.name}", tape.named_shape(out, x.shape))
+
+        def backward(grad: Grad) -> tuple[Term, Term]:
+            return Term(grad.name), Term(grad.name)
+
+        tape.advance(self, Var(out, x.shape), backward)
 
     def __repr__(self) -> str:
         inner = repr(self.block).replace("\n", "\n  ")

@@ -15,6 +15,7 @@ from attrs import define, field
 from typing_extensions import override
 
 from minigrad._typing import Array
+from minigrad.equations import Tape, generic_lines
 from minigrad.errors import DTypeError, ShapeError
 from minigrad.layer import Layer, Shape, contains, leaves
 
@@ -158,6 +159,15 @@ class Sequential(Layer):
     @override
     def children(self) -> list[Layer]:
         return list(self._layers)
+
+    @override
+    def explain_lines(self, tape: Tape) -> None:
+        """A Sequential explains itself as its layers, in order."""
+        if type(self).forward is not Sequential.forward:  # a subclass that computes something else
+            generic_lines(self, tape)
+            return
+        for layer in self._layers:
+            layer.explain_lines(tape)
 
     @override
     def output_shape(self, shape: Shape | None) -> Shape | None:

@@ -1,113 +1,61 @@
-"""The training loop: ``mg.fit``, ``mg.evaluate`` and the ``History`` they record.
+"""The training loop: ``mg.fit`` and ``mg.evaluate``.
 
 One epoch is one pass over the m examples. With ``batch_size=None`` it is
-one full-batch gradient-descent step, as in the notes; otherwise the columns
-are shuffled once per epoch (one gather into a reused buffer) and cut into
-contiguous column slices. Each step is
+one full-batch gradient-descent step, as in the notes; otherwise the
+examples are shuffled once per epoch (one gather into a reused buffer) and
+cut into contiguous slices of the last axis. Each step is
 
     A = model.forward(X_batch);  J = loss.forward(A, Y_batch)
     model.backward_params(loss.backward());  optimizer.step()
 
-and an epoch's loss is the mean of its batch losses weighted by batch size.
-Before each step the loss and the gradients are checked: NaN or inf stops
-training with a :class:`minigrad.errors.DivergenceError`, and the bad step
-is not applied.
+``backward_params`` is ``backward`` without the gradient of the data X,
+which training never uses. Before ``optimizer.step()`` the loss and the
+gradients are checked: NaN or inf stops training with a
+:class:`minigrad.errors.DivergenceError`, and the bad step is not applied.
+An epoch's loss is the mean of its batch losses weighted by batch size.
 
-The loss's two calls go through ``loss.train_step`` (see
-:class:`minigrad.losses.Loss`): Y is checked once, before training, and a
-loss fused with the model's output layer (binary cross-entropy after a
-Sigmoid) hands that layer dZ = A - Y without making dA, which nothing in
-the step reads. With one full-batch step per epoch and nothing else to do
-(no callbacks, metrics or validation) the epoch's bookkeeping is three
-appends to History.
+When the model ends in a Sigmoid and the loss is binary cross-entropy (or
+Softmax and categorical cross-entropy), fit decides once, before training,
+to take the two together: the step then runs the model up to that layer,
+the layer itself, and ``loss.forward_fused`` gives J and dZ = A - Y, which
+goes back through the rest. It computes the same gradients (exactly, also
+where A saturates) with less work.
+
+A model with several outputs takes one loss for each (or one for all) and
+``loss_weights``: J = sum_k w_k J_k, and output k's gradient is w_k dA_k.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from attrs import define, field
 
 from minigrad import _rng
 from minigrad import metrics as metrics_module
 from minigrad._divergence import DivergenceWatch
 from minigrad._fit_checks import (
-    as_loss,
+    Objective,
+    Prepared,
     check_int,
     check_optimizer,
-    named_metrics_of,
+    objective_of,
     prepare,
     prepare_validation,
 )
-from minigrad._typing import Array
+from minigrad._interrupt import DeferredInterrupt
 from minigrad.callbacks import HOOKS, Callback, TrainState, hooks
 from minigrad.errors import InputError
+from minigrad.history import History
 from minigrad.layer import Layer
 from minigrad.losses import Loss
 from minigrad.optim.optimizer import Optimizer
 from minigrad.progress import ProgressLogger
 
-
-@define(eq=False, repr=False)
-class History(Mapping[str, list[float]]):
-    """Per-epoch values by name: ``history["loss"][i]`` is epoch i's (from 0) loss.
-
-    Names: ``"loss"``, each metric (``"accuracy"``), their ``"val_"`` forms
-    with validation data, ``"lr"`` (the learning rate the epoch used) and
-    ``"time"`` (the epoch's seconds). ``epochs`` numbers them from 1.
-    """
-
-    logs: dict[str, list[float]] = field(factory=dict)
-    epochs: list[int] = field(factory=list)
-    stop_reason: str = ""
-
-    def __getitem__(self, name: str) -> list[float]:
-        try:
-            return self.logs[name]
-        except KeyError:
-            raise KeyError(f"History has no {name!r}; it holds {', '.join(self.logs)}") from None
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.logs)
-
-    def __len__(self) -> int:
-        return len(self.logs)
-
-    def append(self, epoch_logs: Mapping[str, float], epoch: int | None = None) -> None:
-        """Record one epoch (numbered from 1; by default the one after the last)."""
-        self.epochs.append(epoch if epoch is not None else len(self.epochs) + 1)
-        for name, value in epoch_logs.items():
-            self.logs.setdefault(name, []).append(value)
-
-    @property
-    def lr(self) -> list[float]:
-        return self.logs.get("lr", [])
-
-    @property
-    def epoch_times(self) -> list[float]:
-        return self.logs.get("time", [])
-
-    @property
-    def stopped_early(self) -> bool:
-        return bool(self.stop_reason)
-
-    def best(self, name: str, mode: str = "auto") -> tuple[int, float]:
-        """(epoch counting from 1, value) of the best ``name``: highest for accuracies."""
-        values = self[name]
-        if not values:
-            raise InputError(f"History: no epochs recorded for {name!r}")
-        maximize = mode == "max" or (mode == "auto" and "acc" in name)
-        pick = max if maximize else min
-        i = pick(range(len(values)), key=lambda k: values[k])
-        return i + 1, values[i]
-
-    def __repr__(self) -> str:
-        last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self.logs.items() if k != "time" and v)
-        return f"History(epochs={len(self.epochs)}{', ' + last if last else ''})"
+__all__ = ["History", "evaluate", "fit"]
 
 
 def fit(
@@ -115,7 +63,7 @@ def fit(
     X: Any,
     Y: Any,
     *,
-    loss: Loss | str,
+    loss: Loss | str | Sequence[Loss | str] | dict[str, Loss | str],
     optimizer: Optimizer,
     epochs: int,
     batch_size: int | None = None,
@@ -126,35 +74,46 @@ def fit(
     callbacks: Iterable[Callback] = (),
     verbose: bool = True,
     initial_epoch: int = 0,
+    loss_weights: Sequence[float] | dict[str, float] | None = None,
 ) -> History:
     """Train ``model`` on (X, Y) for ``epochs`` passes; returns the :class:`History`.
 
     Args:
-        model: any Layer, usually a Sequential.
-        X: inputs, shape (n_x, m): examples are columns. Cast once to the
-            model's dtype.
+        model: any Layer: a Sequential, a Graph, ...
+        X: inputs with examples on the last axis: (n_x, m) columns, or
+            (c, h, w, m) images. A Graph with several inputs takes a list (or
+            a dict by input name). Cast once to the model's dtype.
         Y: targets as the loss takes them: (n_out, m), or class labels (m,).
-        loss: a Loss, or "mse", "binary_crossentropy", "categorical_crossentropy".
+            With several outputs, a list (or a dict by output name).
+        loss: a Loss, or "mse", "binary_crossentropy", "categorical_crossentropy";
+            with several outputs, one for all or a list/dict of one per output.
         optimizer: built on ``model.parameters()``.
         epochs: the epoch to stop after, counting from 0 (with
             ``initial_epoch=0``, the number of passes over the data).
         batch_size: examples per step; None is full-batch gradient descent.
-        shuffle: reshuffle the columns every epoch (with minibatches).
+            A last batch of fewer examples is used as it is, except that a
+            model with BatchNorm needs at least 2 (checked before training).
+        shuffle: reshuffle the examples every epoch (with minibatches).
         seed: seeds the shuffling; epoch ``e`` draws its order from
             ``default_rng([seed, e])``, so a run resumed at ``initial_epoch``
             shuffles exactly as the uninterrupted run did. By default the
             generator of :func:`minigrad.seed`.
-        validation: (X_val, Y_val), evaluated in eval mode after each epoch.
-        metrics: names (``"accuracy"``) or functions ``metric(A, Y) -> float``.
+        validation: (X_val, Y_val), evaluated after each epoch (as predict does).
+        metrics: names (``"accuracy"``) or functions ``metric(A, Y) -> float``;
+            with several outputs each is computed per output ("out_accuracy").
         callbacks: :class:`minigrad.callbacks.Callback` objects.
         verbose: print progress (see :mod:`minigrad.progress`).
         initial_epoch: the epoch to start at, to resume from a checkpoint
             saved after ``initial_epoch`` finished epochs.
+        loss_weights: w_k for J = sum_k w_k J_k (several outputs; default 1 each).
 
     Every argument is checked before training starts. NaN or inf in the loss
     or the gradients raises ``DivergenceError`` before the bad step; the model
     keeps its last finite weights and ``err.history`` the finished epochs.
-    The model's train/eval mode is restored at the end.
+    Ctrl-C (KeyboardInterrupt) is held until the step under way has finished,
+    so the model and the optimizer are always at a step boundary; fit then
+    returns the History with ``stop_reason`` saying so. The model's train/eval
+    mode is restored at the end.
 
     >>> import numpy as np, minigrad as mg
     >>> X = np.array([[0.0, 0, 1, 1], [0, 1, 0, 1]]); Y = np.array([[0.0, 1, 1, 1]])
@@ -164,9 +123,8 @@ def fit(
     >>> history["accuracy"][-1], history["loss"][-1] < history["loss"][0]
     (1.0, True)
     """
-    loss = as_loss(loss)
-    X, Y = prepare("fit", model, X, Y)
-    m = X.shape[1]
+    data = prepare("fit", model, X, Y)
+    objective = objective_of(model, loss, loss_weights, data)
     val = None if validation is None else prepare_validation(model, validation)
     check_int("epochs", epochs, low=1)
     check_int("initial_epoch", initial_epoch, low=0)
@@ -180,8 +138,10 @@ def fit(
     if seed is not None:
         check_int("seed", seed, low=0)
     check_optimizer(model, optimizer)
-    targets = loss.prepare_targets(Y)
-    named_metrics = named_metrics_of(metrics, loss)
+    m = data.m
+    size = m if batch_size is None else min(batch_size, m)
+    objective.check_batches(m, size)
+    named_metrics = objective.metrics(metrics)
     cbs = list(callbacks)
     for i, cb in enumerate(cbs):
         if not any(callable(getattr(cb, hook, None)) for hook in HOOKS):
@@ -189,14 +149,13 @@ def fit(
     if verbose:
         cbs.append(ProgressLogger())
 
-    size = m if batch_size is None else min(batch_size, m)
     n_batches = math.ceil(m / size)
-    names = ["loss", *(n for n, _ in named_metrics)]
+    names = ["loss", *(n for n, _, _ in named_metrics)]
     if val is not None:
         names += [f"val_{n}" for n in names]
     history = History()
-    state = TrainState(model, optimizer, loss, history, epochs, m, size, n_batches,
-                       (*names, "lr", "time"))
+    state = TrainState(model, optimizer, objective.losses[0], history, epochs, m, size,
+                       n_batches, (*names, "lr", "time"))
     state.step = initial_epoch * n_batches
     calls = {name: hooks(cbs, name) for name in HOOKS}
     was_training = model.training
@@ -205,10 +164,9 @@ def fit(
     try:
         for call in calls["on_train_begin"]:
             call(state)
-        _train(model, X, Y, targets, loss, optimizer, state, named_metrics, val, calls,
-               shuffle=shuffle, seed=seed, initial_epoch=initial_epoch)
-        if loss.dA is None and loss._deferred is not None:
-            loss.backward()  # a fused last step left dA to be made on request: make it now
+        with DeferredInterrupt() as interrupt:
+            _train(model, data, objective, optimizer, state, named_metrics, val, calls,
+                   interrupt, shuffle=shuffle, seed=seed, initial_epoch=initial_epoch)
         history.stop_reason = state.stop_reason
         for call in calls["on_train_end"]:
             call(state)
@@ -229,172 +187,84 @@ def fit(
 
 def _train(
     model: Layer,
-    X: Array,
-    Y: Any,
-    targets: Any,
-    loss: Loss,
+    data: Prepared,
+    objective: Objective,
     optimizer: Optimizer,
     state: TrainState,
-    named_metrics: Sequence[tuple[str, metrics_module.Metric]],
-    val: tuple[Array, Any] | None,
+    named_metrics: Sequence[tuple[str, int, metrics_module.Metric]],
+    val: Prepared | None,
     calls: dict[str, list[Any]],
+    interrupt: DeferredInterrupt,
     *,
     shuffle: bool,
     seed: int | None,
     initial_epoch: int,
 ) -> None:
-    """The epochs of :func:`fit`, after every check has passed.
-
-    With one step per epoch (full batch) whatever is done per epoch is done
-    per step, so everything that can be is decided once, here: the error
-    state is entered once (epoch callbacks and validation still run under
-    the caller's), batches are column slices made once, hooks that no
-    callback overrides cost nothing, and History grows by appending to its
-    lists.
-    """
+    """The epochs of :func:`fit`, after every check has passed: the loop the docstring shows."""
     m, size, n_batches = state.n_examples, state.batch_size, state.n_batches
     history = state.history
     shuffling = shuffle and n_batches > 1
-    X_epoch, Y_epoch = (np.empty_like(X), np.empty_like(Y)) if shuffling else (X, Y)
-    watch = DivergenceWatch(model, loss, optimizer)
-    with_buffers = bool(watch.buffers)
+    # shuffled epochs gather into buffers made once; the batches are slices of them
+    X_epoch = [np.empty_like(X) for X in data.X] if shuffling else data.X
+    Y_epoch = [np.empty_like(Y) for Y in data.Y] if shuffling else data.Y
+    batches = [
+        ([X[..., lo:lo + size] for X in X_epoch], [Y[..., lo:lo + size] for Y in Y_epoch],
+         min(size, m - lo))
+        for lo in range(0, m, size)
+    ] if n_batches > 1 else [(X_epoch, Y_epoch, m)]  # full batch: the arrays themselves
+    watch = DivergenceWatch(model, objective, optimizer)
+    step = objective.step_function(model)
     begin_epoch, end_epoch = calls["on_epoch_begin"], calls["on_epoch_end"]
     begin_batch, end_batch = calls["on_batch_begin"], calls["on_batch_end"]
-    metric_fns = [metric for _, metric in named_metrics]
-    perf_counter = time.perf_counter
-    forward, backward_params, optimizer_step = model.forward, model.backward_params, optimizer.step
-    step_loss, check_gradients = watch.loss, watch.gradients
-    log_names = state.log_names
-    history_columns: list[list[float]] | None = None  # History's lists, once they exist
-    plain = not (metric_fns or val is not None or end_epoch)
     caller_errors = np.geterr()
-    # each batch's X, Y, the loss's targets (see Loss.prepare_targets) and size, made once;
-    # the targets of shuffled batches are made again each epoch
-    columns: list[tuple[Array, Any, Any, int]] = [(X, Y, targets, m)]
-    if n_batches > 1:
-        columns = [
-            (X_epoch[:, lo:lo + size], Y_b, None if shuffling else loss.prepare_targets(Y_b),
-             min(size, m - lo))
-            for lo in range(0, m, size)
-            for Y_b in [Y_epoch[..., lo:lo + size]]
-        ]
-    prepare_targets = loss.prepare_targets
-    if plain and n_batches == 1 and not (begin_epoch or begin_batch or end_batch or with_buffers):
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            _plain_full_batch(X, Y, targets, initial_epoch, optimizer, state, step_loss,
-                              check_gradients, forward, backward_params, optimizer_step)
-        return
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(initial_epoch, state.epochs):
             state.epoch = epoch
-            if begin_epoch:
-                with np.errstate(**caller_errors):
-                    for call in begin_epoch:
-                        call(state)
+            with np.errstate(**caller_errors):
+                for call in begin_epoch:
+                    call(state)
             lr = optimizer.lr
-            start = perf_counter()
+            start = time.perf_counter()
             if shuffling:
                 order = _epoch_rng(seed, epoch).permutation(m)
-                np.take(X, order, axis=1, out=X_epoch)
-                np.take(Y, order, axis=-1, out=Y_epoch)
+                for source, target in zip([*data.X, *data.Y], [*X_epoch, *Y_epoch], strict=True):
+                    np.take(source, order, axis=-1, out=target)
             total = 0.0
-            sums = [0.0] * len(metric_fns)
-            for b, (X_b, Y_b, targets_b, n) in enumerate(columns):
-                if shuffling:
-                    targets_b = prepare_targets(Y_b)
+            sums = [0.0] * len(named_metrics)
+            for b, (X_b, Y_b, n) in enumerate(batches):
                 state.batch = b
                 for call in begin_batch:
                     call(state)
-                if with_buffers:
-                    watch.before_step()
-                A = forward(X_b)
-                J, grad = step_loss(A, X_b, Y_b, targets_b, state)
-                backward_params(grad)  # dX of the data is not needed
-                check_gradients(X_b, Y_b, state)
-                optimizer_step()
+                watch.before_step()
+                J, outputs = watch.step(step, X_b, Y_b, state)  # forward, loss, backward
+                optimizer.step()
                 total += J * n
-                for i, metric in enumerate(metric_fns):
-                    sums[i] += metric(A, Y_b) * n
+                for i, (_, k, metric) in enumerate(named_metrics):
+                    sums[i] += metric(outputs[k], Y_b[k]) * n
                 state.step += 1
                 state.batch_loss = J
-                if end_batch:
-                    for call in end_batch:
-                        call(state)
-                    if state.stop_requested:
-                        break
+                for call in end_batch:
+                    call(state)
+                if interrupt.requested:
+                    state.stop(f"interrupted (Ctrl-C) after epoch {epoch + 1}, batch {b + 1}: "
+                               "the model and optimizer are at that step's end")
+                if state.stop_requested:
+                    break
             seen = min(m, (b + 1) * size)
-            state.train_time = perf_counter() - start
-            if plain:  # loss, lr and time only: straight into History's lists
-                if history_columns is None:
-                    history_columns = [history.logs.setdefault(n, []) for n in log_names]
-                history_columns[0].append(total / seen)
-                history_columns[1].append(lr)
-                history_columns[2].append(perf_counter() - start)
-                history.epochs.append(epoch + 1)
-            else:
-                values = [total / seen, *(s / seen for s in sums)]
-                if val is not None:
-                    with np.errstate(**caller_errors):
-                        scores = _evaluate(model, val[0], val[1], loss, named_metrics, None)
-                    values += scores.values()
-                values += [lr, perf_counter() - start]
-                history.append(dict(zip(log_names, values, strict=True)), epoch=epoch + 1)
-                if end_epoch:
-                    state.logs = dict(zip(log_names, values, strict=True))
-                    with np.errstate(**caller_errors):
-                        for call in end_epoch:
-                            call(state)
+            state.train_time = time.perf_counter() - start
+            values = [total / seen, *(s / seen for s in sums)]
+            if val is not None:
+                with np.errstate(**caller_errors):
+                    scores = _evaluate(model, val, objective, named_metrics, None)
+                values += scores.values()
+            values += [lr, time.perf_counter() - start]
+            state.logs = dict(zip(state.log_names, values, strict=True))
+            history.append(state.logs, epoch=epoch + 1)
+            with np.errstate(**caller_errors):
+                for call in end_epoch:
+                    call(state)
             if state.stop_requested:
                 break
-
-
-def _plain_full_batch(
-    X: Array,
-    Y: Any,
-    targets: Any,
-    first: int,
-    optimizer: Optimizer,
-    state: TrainState,
-    step_loss: Callable[[Array, Array, Any, Any, TrainState], tuple[float, Array]],
-    check_gradients: Callable[[Array, Any, TrainState], None],
-    forward: Callable[[Array], Array],
-    backward_params: Callable[[Array], None],
-    optimizer_step: Callable[[], None],
-) -> None:
-    """The epochs of :func:`_train` with one full-batch step each and nothing else to do.
-
-    The notes' way to train, where the step is all there is: the same calls
-    in the same order, with the epoch's bookkeeping cut to three appends.
-    History gets the finished epochs also when a step fails.
-    """
-    perf_counter = time.perf_counter
-    losses: list[float] = []
-    lrs: list[float] = []
-    times: list[float] = []
-    try:
-        for epoch in range(first, state.epochs):
-            state.epoch = epoch
-            lr = optimizer.lr
-            start = perf_counter()
-            A = forward(X)
-            J, grad = step_loss(A, X, Y, targets, state)
-            backward_params(grad)  # dX of the data is not needed
-            check_gradients(X, Y, state)
-            optimizer_step()
-            losses.append(J)
-            lrs.append(lr)
-            times.append(perf_counter() - start)
-    finally:
-        done = len(losses)
-        if done:
-            history = state.history
-            for name, column in zip(state.log_names, (losses, lrs, times), strict=True):
-                history.logs.setdefault(name, []).extend(column)
-            history.epochs.extend(range(first + 1, first + done + 1))
-            state.step += done
-            state.batch_loss = losses[-1]
-            state.train_time = times[-1]
-            state.logs = {"loss": losses[-1], "lr": lrs[-1], "time": times[-1]}
 
 
 def _epoch_rng(seed: int | None, epoch: int) -> np.random.Generator:
@@ -407,14 +277,16 @@ def evaluate(
     X: Any,
     Y: Any,
     *,
-    loss: Loss | str | None = None,
+    loss: Loss | str | Sequence[Loss | str] | dict[str, Loss | str] | None = None,
     metrics: Iterable[str | metrics_module.Metric] | str = (),
     batch_size: int | None = None,
+    loss_weights: Sequence[float] | dict[str, float] | None = None,
 ) -> dict[str, float]:
-    """The loss and metrics of ``model`` on (X, Y), computed in eval mode.
+    """The loss and metrics of ``model`` on (X, Y), computed as ``predict`` does.
 
     Returns ``{"loss": ..., "accuracy": ...}`` (no "loss" without a loss).
-    ``batch_size`` bounds memory; the results are the same.
+    ``batch_size`` bounds memory; the results are the same. The model is left
+    exactly as it was (mode, caches, running statistics).
 
     >>> import numpy as np, minigrad as mg
     >>> model = mg.Sequential([mg.Dense(1, 1, rng=0)])
@@ -423,32 +295,32 @@ def evaluate(
     ...             metrics=["mae"])
     {'loss': 0.5, 'mae': 0.5}
     """
-    loss_obj = None if loss is None else as_loss(loss)
-    X, Y = prepare("evaluate", model, X, Y)
+    data = prepare("evaluate", model, X, Y)
+    objective = objective_of(model, loss, loss_weights, data)
     if batch_size is not None:
         check_int("batch_size", batch_size, low=1)
-    return _evaluate(model, X, Y, loss_obj, named_metrics_of(metrics, loss_obj), batch_size)
+    return _evaluate(model, data, objective, objective.metrics(metrics), batch_size)
 
 
 def _evaluate(
     model: Layer,
-    X: Array,
-    Y: Any,
-    loss: Loss | None,
-    named_metrics: Sequence[tuple[str, metrics_module.Metric]],
+    data: Prepared,
+    objective: Objective,
+    named_metrics: Sequence[tuple[str, int, metrics_module.Metric]],
     batch_size: int | None,
 ) -> dict[str, float]:
-    m = X.shape[1]
+    m = data.m
     size = m if batch_size is None else min(batch_size, m)
-    names = (["loss"] if loss is not None else []) + [n for n, _ in named_metrics]
+    names = (["loss"] if objective.losses else []) + [n for n, _, _ in named_metrics]
     sums = dict.fromkeys(names, 0.0)
     for lo in range(0, m, size):
-        X_b, Y_b = X[:, lo:lo + size], Y[..., lo:lo + size]
-        A = model.predict(X_b)
-        n = X_b.shape[1]
-        if loss is not None:
+        X_b = [X[..., lo:lo + size] for X in data.X]
+        Y_b = [Y[..., lo:lo + size] for Y in data.Y]
+        outputs = data.outputs(model.predict(data.inputs(X_b)))
+        n = X_b[0].shape[-1]
+        if objective.losses:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                sums["loss"] += loss.forward(A, Y_b) * n
-        for name, metric in named_metrics:
-            sums[name] += metric(A, Y_b) * n
+                sums["loss"] += objective.cost(outputs, Y_b) * n
+        for name, k, metric in named_metrics:
+            sums[name] += metric(outputs[k], Y_b[k]) * n
     return {name: total / m for name, total in sums.items()}

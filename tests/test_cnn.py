@@ -132,3 +132,24 @@ def test_a_float32_cnn_stays_float32_end_to_end() -> None:
         assert p.value.dtype == np.float32 and p.grad.dtype == np.float32, p
     assert all(b.dtype == np.float32 for b in model.buffers().values())
     assert model.predict(X).dtype == np.float32
+
+
+def test_explain_writes_each_layer_s_own_lines_with_image_shapes() -> None:
+    model = mg.Sequential(mg.Conv2D(1, 6, 5, padding=2), mg.BatchNorm(6), mg.ReLU(),
+                          mg.MaxPool2D(2), mg.Conv2D(6, 16, 5), mg.ReLU(), mg.AvgPool2D(2),
+                          mg.Flatten(), mg.Dense(400, 10))
+    text = model.explain(mg.losses.CategoricalCrossEntropy(from_logits=True), 64, n_x=(1, 28, 28),
+                         print_fn=None)
+    for line in [
+        "Z1 = W1 * X + b1", "Z1 (6, 28, 28, 64)  W1 (6, 1, 5, 5)  b1 (6, 1, 1, 1)",
+        "mu1 = (1/n) sum(Z1, axis=(1, 2, 3))",
+        "max of each 2x2 window of A1", "(6, 14, 14, 64)",
+        "Z2 = W2 * A1_maxpool + b2", "Z2 (16, 10, 10, 64)",
+        "mean of each 2x2 window of A2", "reshape(-1, m)", "(400, 64)",
+        "dW2 = (1/m) sum over positions and examples of dZ2 * windows of A1_maxpool",
+        "db2 = (1/m) sum(dZ2, axis=(1, 2, 3))",
+        "dA1_maxpool = full convolution of dZ2 with the flipped W2",
+        "to the max of each window of A1, 0 elsewhere",
+    ]:
+        assert line in text, line
+    assert "dX" not in text  # the data needs no gradient

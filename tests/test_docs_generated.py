@@ -30,6 +30,13 @@ def load(name: str) -> ModuleType:
     return module
 
 
+def this_checkout() -> dict[str, str]:
+    """The environment for a script run in a fresh interpreter, importing this checkout's
+    minigrad (an installed one, from another checkout, may differ)."""
+    path = [str(DOCS.parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+
+
 def test_api_reference_is_current() -> None:
     gen_api = load("gen_api")
     current = (DOCS / "api.md").read_text(encoding="utf-8")
@@ -48,7 +55,7 @@ def test_api_reference_has_no_python_blocks() -> None:
 def test_outputs_shown_in_the_docs_are_what_the_code_prints() -> None:
     # a fresh interpreter: the pages register layer classes, which this one may hold already
     result = subprocess.run([sys.executable, str(DOCS / "sync_outputs.py"), "--check"],
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, env=this_checkout())
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -108,7 +115,7 @@ def test_make_images_draws_every_picture(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     result = subprocess.run(
         [sys.executable, str(DOCS / "make_images.py"), "--out", str(tmp_path), "--epochs", "50"],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "MPLBACKEND": "Agg"})
+        capture_output=True, text=True, timeout=120, env={**this_checkout(), "MPLBACKEND": "Agg"})
     assert result.returncode == 0, result.stderr
     drawn = sorted(p.name for p in tmp_path.glob("*.png"))
     assert drawn == sorted(p.name for p in (DOCS / "images").glob("*.png"))

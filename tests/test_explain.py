@@ -247,7 +247,7 @@ def test_an_unknown_layer_gets_a_generic_line() -> None:
 
 
 def test_a_custom_layer_can_describe_itself() -> None:
-    from minigrad.explain import Grad, Tape, Var
+    from minigrad.explain import Grad, Tape, Term, Var
 
     @define(eq=False, repr=False)
     class Scale(mg.Layer):
@@ -265,9 +265,8 @@ def test_a_custom_layer_can_describe_itself() -> None:
             out = tape.fresh("S")
             tape.forward_line(out, f"3 {prev.name}", tape.named_shape(out, prev.rows))
 
-            def backward(grad: Grad) -> Grad:
-                tape.backward_line("d" + prev.name, f"3 {grad.name}")
-                return Grad("d" + prev.name)
+            def backward(grad: Grad) -> Term:
+                return Term(f"3 {grad.name}")
 
             tape.advance(self, Var(out, prev.rows), backward)
 
@@ -341,3 +340,75 @@ def test_dropout_with_rate_0_writes_nothing() -> None:
 
 def test_an_empty_model_says_so() -> None:
     assert build(mg.Sequential([]), MeanSquaredError()).title.startswith("Model: (no layers)")
+
+
+# -- notebooks: the same lines as LaTeX ------------------------------------------
+
+
+def latex_rows(result: Explanation) -> list[str]:
+    body = result.latex()
+    assert body.startswith("\\begin{aligned}\n") and body.endswith("\n\\end{aligned}")
+    return body.removeprefix("\\begin{aligned}\n").removesuffix("\n\\end{aligned}").split(
+        " \\\\\n")
+
+
+def balanced(latex: str) -> bool:
+    depth = 0
+    for i, char in enumerate(latex):
+        if char in "{}" and latex[i - 1] != "\\":
+            depth += 1 if char == "{" else -1
+            if depth < 0:
+                return False
+    return depth == 0
+
+
+def test_latex_has_one_row_per_line_in_notation() -> None:
+    result = build(notes_net(), BinaryCrossEntropy(), 400)
+    rows = latex_rows(result)
+    assert len(rows) == 2 + len(result.forward_lines) + len(result.backward_lines)
+    assert rows[1] == r"Z_{1} &= W_{1} X + b_{1} && Z_{1}\ (4, 400),\quad W_{1}\ (4, 2),\quad " \
+                      r"b_{1}\ (4, 1)"
+    assert r"A_{1} &= \tanh(Z_{1})" in rows[2]
+    assert rows[5].startswith(r"J &= -\frac{1}{m} \operatorname{sum}(Y \odot \log(A_{2}) + "
+                              r"(1 - Y) \odot \log(1 - A_{2}))")
+    backward = rows[len(result.forward_lines) + 2:]
+    assert backward[0].startswith(r"dZ_{2} &= A_{2} - Y && dZ_{2}\ (1, 400)\quad \text{\# sigmoid")
+    assert r"dZ_{1} &= dA_{1} \odot (1 - A_{1}^{2})" in backward[4]
+    assert backward[5] == r" &= W_{2}^{T} dZ_{2} \odot (1 - A_{1}^{2})"  # the continuation
+
+
+def test_latex_of_every_line_is_well_formed() -> None:
+    net = mg.Sequential([mg.Dense(3, 4), BatchNorm(4), mg.LeakyReLU(0.1), Dropout(0.25),
+                         mg.Dense(4, 4), mg.GELU(approximate="tanh"), mg.Dense(4, 3),
+                         mg.Softmax()])
+    result = build(net, CategoricalCrossEntropy(), 16)
+    rows = latex_rows(result)
+    assert len(rows) == 2 + len(result.forward_lines) + len(result.backward_lines)
+    for row in rows:
+        assert balanced(row), row
+        assert "_" not in row.replace("\\_", "").replace("_{", ""), row  # every subscript grouped
+        assert "^" not in row.replace("\\^{}", "").replace("^{", ""), row
+        equation = row.split("&&")[0]  # the notes after it are text
+        assert "*" not in equation and "(1/m)" not in equation and "sqrt(" not in equation, row
+    assert result._repr_latex_() == "$$\n" + result.latex() + "\n$$"
+
+
+def test_latex_parses_in_matplotlib_mathtext() -> None:
+    mathtext = pytest.importorskip("matplotlib.mathtext", reason="matplotlib checks the LaTeX")
+    import io
+
+    net = mg.Sequential([mg.Dense(2, 4), BatchNorm(4), mg.ReLU(), Dropout(0.2), mg.Dense(4, 1),
+                         mg.Sigmoid()])
+    for row in latex_rows(build(net, BinaryCrossEntropy(), 16))[1:]:
+        if row.startswith("&\\text"):
+            continue
+        mathtext.math_to_image("$" + row.replace("&", "") + "$", io.BytesIO(), format="png")
+
+
+def test_markdown_shows_the_title_and_the_math() -> None:
+    result = notes_net().explanation(BinaryCrossEntropy(), 400)
+    markdown = result._repr_markdown_()
+    assert markdown.startswith("`Model: Dense(n_in=2, n_out=4) -> Tanh() -> "
+                               "Dense(n_in=4, n_out=1) -> Sigmoid()`  \n`Loss:  ")
+    assert "$$\n" + result.latex() + "\n$$" in markdown
+    assert str(result) == notes_net().explain(BinaryCrossEntropy(), 400, print_fn=None)

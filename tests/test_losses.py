@@ -228,7 +228,8 @@ def _failing_forward_keeps_the_cache(loss: L.Loss, A: object, Y: object, error: 
 
 def _good_input(loss: L.Loss) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(loss, L.CategoricalCrossEntropy):
-        return _probabilities(20, (3, 4)), np.array([0, 1, 2, 1])
+        A = _probabilities(20, (3, 4))
+        return (3 * A - 1 if loss.from_logits else A), np.array([0, 1, 2, 1])
     return _sigmoid(normal(20, (1, 4))), np.array([[0.0, 1.0, 1.0, 0.0]])
 
 
@@ -254,7 +255,8 @@ BAD_INPUT = {
                              mg.InputError, r"Y must lie in \[0, 1\], got values from 0\.0 to 2"),
     "CCE label too big": (L.CategoricalCrossEntropy(), P, np.array([0, 1, 3, 2]), mg.InputError,
                           r"labels must lie in \[0, 2\] for 3 classes .* from 0 to 3"),
-    "CCE label negative": (L.CategoricalCrossEntropy(from_logits=True), P, np.array([0, -1, 1, 2]),
+    "CCE label negative": (L.CategoricalCrossEntropy(from_logits=True), 3 * P - 1,
+                           np.array([0, -1, 1, 2]),
                            mg.InputError, r"labels must lie in \[0, 2\] .* from -1 to 2"),
     "CCE too few labels": (L.CategoricalCrossEntropy(), P, np.array([0, 1, 2]), mg.ShapeError,
                            r"expected labels of shape \(4,\), got \(3,\)"),

@@ -18,12 +18,26 @@ A model file is one ``.npz`` archive (a zip of ``.npy`` arrays) holding:
 ``"random"`` holds the state of every random generator a layer owns (a
 seeded Dropout's), so that a resumed run draws the same masks.
 
-Saving is atomic (temporary file, fsync, rename). Loading never runs code
-from the file: no pickle, and class names are only looked up in the
-registry (:func:`minigrad.register`). The whole file is validated before
-anything is built; every problem is a :class:`minigrad.ModelFileError`.
+Saving is atomic (temporary file, fsync, rename; a killed save's temporary
+file is removed by the next save to the path). Loading never runs code from
+the file: no pickle, and class names are only looked up in the registry
+(:func:`minigrad.register`). The metadata, architecture and array headers are
+validated before any data is read or any layer is built, within the limits
+below; every problem is a :class:`minigrad.ModelFileError`.
 """
 
-from minigrad.io._model_file import FORMAT_VERSION, Checkpoint, load, load_checkpoint, save
+from minigrad.io._archive import MAX_ARRAY_BYTES, MAX_MEMBERS
+from minigrad.io._model_file import (
+    FORMAT_VERSION,
+    MAX_METADATA_BYTES,
+    MAX_METADATA_DEPTH,
+    Checkpoint,
+    load,
+    load_checkpoint,
+    save,
+)
 
-__all__ = ["FORMAT_VERSION", "Checkpoint", "load", "load_checkpoint", "save"]
+__all__ = [
+    "FORMAT_VERSION", "MAX_ARRAY_BYTES", "MAX_MEMBERS", "MAX_METADATA_BYTES",
+    "MAX_METADATA_DEPTH", "Checkpoint", "load", "load_checkpoint", "save",
+]

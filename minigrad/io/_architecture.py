@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import reprlib
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,9 @@ MAX_DEPTH = 64
 
 LAYER_KEYS = frozenset({"class", "config"})
 """An object with exactly these keys, inside a container's arguments, is a layer."""
+_SHORT = reprlib.Repr()  # a file's arguments in messages: long lists and strings cut
+_SHORT.maxlist = _SHORT.maxdict = 8
+_SHORT.maxstring = _SHORT.maxother = 80
 
 
 @frozen
@@ -171,7 +175,8 @@ def _construct(node: Node) -> Layer:
     except ModelFileError:
         raise
     except Exception as err:
-        args = ", ".join(f"{k}={v!r}" for k, v in node.config.items() if not _holds_node(v))
+        args = ", ".join(f"{k}={_SHORT.repr(v)}" for k, v in node.config.items()  # bounded
+                         if not _holds_node(v))
         raise ModelFileError(
             f"{node.path}: cannot build {node.cls.__name__}({args}): {type(err).__name__}: {err}"
         ) from err

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
-from pathlib import Path
+import re
 from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from minigrad.errors import ModelFileError
+from minigrad.init import deferred
 from minigrad.io import _optimizer_state, _random_state
 from minigrad.io._architecture import Node, build, describe, parse
-from minigrad.io._archive import read_archive, write_archive
+from minigrad.io._archive import Archive, Member, open_archive, write_archive
 from minigrad.io._atomic import atomic_write
 from minigrad.layer import Layer
 from minigrad.registry import lookup_optimizer
@@ -23,6 +25,10 @@ FORMAT_VERSION = 1
 META = "__minigrad__"
 PARAMS = "params/"
 BUFFERS = "buffers/"
+MAX_METADATA_BYTES = 4 << 20
+"""Most bytes of JSON metadata a model file may hold (4 MiB)."""
+MAX_METADATA_DEPTH = 256
+"""Deepest nesting of JSON lists and objects in the metadata."""
 _META_KEYS = {
     "format", "format_version", "minigrad_version", "model", "training", "random", "optimizer",
 }
@@ -34,7 +40,10 @@ def save(model: Layer, path: PathLike, optimizer: Any = None) -> None:
     """Write ``model`` (and ``optimizer``'s state, if given) to ``path`` atomically.
 
     Everything is checked before the file is touched; an error while writing
-    leaves any old file at ``path`` intact and no temporary file behind.
+    leaves any old file at ``path`` intact and no temporary file behind (a
+    process killed while saving leaves one, which the next save to ``path``
+    removes). A symbolic link at ``path`` is written through: the file it
+    points to is replaced and the link stays. OSErrors name ``path``.
     """
     if not isinstance(model, Layer):
         raise TypeError(f"save: expected a minigrad Layer, got {type(model).__name__}")
@@ -99,54 +108,80 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
 
 
 def _read(path: PathLike, *, with_optimizer: bool) -> tuple[Layer, Any]:
-    """Check the file at ``path`` completely, then build the model (and optimizer)."""
-    arrays = read_archive(Path(path).read_bytes())
-    meta = _metadata(arrays.pop(META, None))
-    optimizer_arrays = {
-        k: arrays.pop(k) for k in [k for k in arrays if k.startswith(_optimizer_state.PREFIX)]
-    }
-    tree = parse(meta["model"])
-    _precheck_dense(tree, arrays)
-    generators = _random_state.parse(meta["random"])
-    saved = _optimizer_entry(meta["optimizer"], optimizer_arrays)
-    optimizer_class = None
-    if with_optimizer:
-        if saved is None:
-            raise ModelFileError(
-                "the file holds no optimizer state (it was saved without optimizer=); "
-                "load the model alone with mg.load(path)"
-            )
-        optimizer_class = lookup_optimizer(saved[0])
-    model = build(tree)
-    targets = {PARAMS + k: v for k, v in _named_arrays(model, "params").items()}
-    targets.update({BUFFERS + k: v for k, v in _named_arrays(model, "buffers").items()})
-    _check_arrays(targets, arrays)
-    for key, target in targets.items():
-        target[...] = arrays[key]
+    """Check the file at ``path`` against its headers, then build and fill the model.
+
+    Order: the metadata (bounded), the architecture (classes from the registry
+    only), the optimizer entry; then the layers are built with uninitialised
+    arrays, no larger in all than the file's arrays (:func:`minigrad.init.deferred`);
+    their names, shapes and dtypes are compared with the members' headers; only
+    then is each member read straight into its array.
+    """
+    with open_archive(path) as archive:
+        meta = _metadata(archive)
+        tree = parse(meta["model"])
+        _check_numbers(tree)
+        generators = _random_state.parse(meta["random"])
+        optimizer_keys = [k for k in archive.members if k.startswith(_optimizer_state.PREFIX)]
+        saved = _optimizer_entry(meta["optimizer"], optimizer_keys)
+        optimizer_class = None
+        if with_optimizer:
+            if saved is None:
+                raise ModelFileError(
+                    "the file holds no optimizer state (it was saved without optimizer=); "
+                    "load the model alone with mg.load(path)"
+                )
+            optimizer_class = lookup_optimizer(saved[0])
+        headers = {k: m for k, m in archive.members.items()
+                   if k != META and not k.startswith(_optimizer_state.PREFIX)}
+        with deferred(sum(m.nbytes for m in headers.values())):
+            model = build(tree)
+        targets = {PARAMS + k: v for k, v in _named_arrays(model, "params").items()}
+        targets.update({BUFFERS + k: v for k, v in _named_arrays(model, "buffers").items()})
+        _check_headers(targets, headers)
+        for key, target in targets.items():
+            archive.read_into(key, target)
+            if not _optimizer_state.all_finite(target):
+                raise ModelFileError(f"array {key!r} holds non-finite values (NaN or inf)")
+        state: dict[str, Any] = {}
+        if saved is not None:
+            state = saved[1]
+            for key in saved[2]:  # read and check each; kept only when the optimizer is wanted
+                array = archive.read(_optimizer_state.PREFIX + key)
+                _optimizer_state.check_array(array, f"optimizer state {key!r}")
+                if with_optimizer:
+                    state[key] = array
     model.train(meta["training"])
     _random_state.restore(model, generators)
     optimizer = None
-    if optimizer_class is not None and saved is not None:
-        optimizer = _build_optimizer(optimizer_class, model, saved[1])
+    if optimizer_class is not None:
+        optimizer = _build_optimizer(optimizer_class, model, state)
     return model, optimizer
 
 
 # -- metadata -------------------------------------------------------------------
 
 
-def _metadata(raw: npt.NDArray[Any] | None) -> dict[str, Any]:
-    if raw is None:
+def _metadata(archive: Archive) -> dict[str, Any]:
+    header = archive.members.get(META)
+    if header is None:
         raise ModelFileError(
             f"not a minigrad model file: it has no {META!r} metadata "
             "(is it a plain .npz of arrays? save models with mg.save(model, path))"
         )
-    if raw.dtype != np.uint8 or raw.ndim != 1:
+    if header.dtype != np.uint8 or len(header.shape) != 1:
         raise ModelFileError(
-            f"the {META!r} metadata must be UTF-8 bytes, got {raw.dtype} {raw.shape}"
+            f"the {META!r} metadata must be UTF-8 bytes, got {header.dtype} {header.shape}"
+        )
+    if header.nbytes > MAX_METADATA_BYTES:
+        raise ModelFileError(
+            f"the metadata is {header.nbytes:,} bytes; the limit is {MAX_METADATA_BYTES:,} "
+            "(minigrad.io.MAX_METADATA_BYTES)"
         )
     try:
-        meta = json.loads(raw.tobytes().decode("utf-8"), object_pairs_hook=_no_duplicates,
-                          parse_constant=_no_constants)
+        raw = archive.read(META).tobytes()
+        _check_depth(raw)
+        text = raw.decode("utf-8")
+        meta = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except ModelFileError:
         raise
     except (ValueError, RecursionError) as err:
@@ -178,6 +213,23 @@ def _metadata(raw: npt.NDArray[Any] | None) -> dict[str, Any]:
         raise ModelFileError(f"the metadata's 'training' must be true or false, "
                              f"got {meta['training']!r}")
     return meta
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+"')
+_DEPTH_STEP = np.zeros(256, dtype=np.int8)
+_DEPTH_STEP[[ord("["), ord("{")]] = 1
+_DEPTH_STEP[[ord("]"), ord("}")]] = -1
+
+
+def _check_depth(raw: bytes) -> None:
+    """Refuse JSON nested deeper than MAX_METADATA_DEPTH, before parsing it."""
+    structure = np.frombuffer(_STRING.sub(b"", raw), dtype=np.uint8)
+    steps = _DEPTH_STEP[structure].astype(np.int32)
+    if steps.size and int(np.cumsum(steps).max()) > MAX_METADATA_DEPTH:
+        raise ModelFileError(
+            f"the metadata nests lists and objects deeper than {MAX_METADATA_DEPTH} levels "
+            "(minigrad.io.MAX_METADATA_DEPTH)"
+        )
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -214,59 +266,63 @@ def _named_arrays(model: Layer, kind: str) -> dict[str, npt.NDArray[Any]]:
     return out
 
 
-def _check_arrays(
-    targets: dict[str, npt.NDArray[Any]], arrays: dict[str, npt.NDArray[Any]]
-) -> None:
-    """Every array the model needs is present, with its shape and dtype, and finite."""
-    _optimizer_state._check_same_keys(set(targets), set(arrays), "model arrays")
+def _check_headers(targets: dict[str, npt.NDArray[Any]], headers: dict[str, Member]) -> None:
+    """Every array the model needs is in the file, with its shape and dtype (headers only)."""
+    _optimizer_state.check_same_keys(set(targets), set(headers), "model arrays")
     for key, target in targets.items():
-        array = arrays[key]
-        if array.shape != target.shape:
-            raise ModelFileError(f"array {key!r} has shape {array.shape}, but the model needs "
+        header = headers[key]
+        if header.shape != target.shape:
+            raise ModelFileError(f"array {key!r} has shape {header.shape}, but the model needs "
                                  f"{target.shape}")
-        if array.dtype != target.dtype:
-            raise ModelFileError(f"array {key!r} has dtype {array.dtype}, but the model needs "
+        if header.dtype != target.dtype:
+            raise ModelFileError(f"array {key!r} has dtype {header.dtype}, but the model needs "
                                  f"{target.dtype}")
-        if not np.isfinite(array).all():
-            raise ModelFileError(f"array {key!r} holds non-finite values (NaN or inf)")
 
 
-def _precheck_dense(node: Node, arrays: dict[str, npt.NDArray[Any]], prefix: str = "") -> None:
-    """Check Dense weight shapes in Sequentials against the file before building."""
-    from minigrad.dense import Dense
-    from minigrad.sequential import Sequential
-
+def _check_numbers(node: Node) -> None:
+    """Refuse JSON true/false where a constructor argument is a number (``alpha=true``)."""
     if node.children is not None:
-        if issubclass(node.cls, Sequential):
-            for i, child in enumerate(node.children):
-                _precheck_dense(child, arrays, f"{prefix}{i}.")
+        for child in node.children:
+            _check_numbers(child)
         return
-    n_in, n_out = node.config.get("n_in"), node.config.get("n_out")
-    if issubclass(node.cls, Dense) and _positive_ints(n_in, n_out):
-        key = f"{PARAMS}{prefix}W"
-        if key in arrays and arrays[key].shape != (n_out, n_in):
-            raise ModelFileError(f"array {key!r} has shape {arrays[key].shape}, but the model "
-                                 f"needs {(n_out, n_in)}")
+    try:
+        parameters = inspect.signature(node.cls).parameters
+    except (TypeError, ValueError):  # pragma: no cover - constructors implemented in C
+        return
+    for name, value in node.config.items():
+        parameter = parameters.get(name)
+        if isinstance(value, bool) and parameter is not None and _wants_number(parameter):
+            raise ModelFileError(
+                f"{node.path} ({node.cls.__name__}): argument {name!r} must be a number, "
+                f"got {json.dumps(value)}"
+            )
 
 
-def _positive_ints(*values: Any) -> bool:
-    return all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values)
+def _wants_number(parameter: inspect.Parameter) -> bool:
+    """Whether the annotation (or, without one, the default) says a number, not a bool."""
+    annotation = parameter.annotation
+    if annotation is not inspect.Parameter.empty:
+        text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+        words = set(re.findall(r"\w+", str(text)))
+        return not words & {"bool", "Any", "object"} and bool(words & {"int", "float"})
+    default = parameter.default
+    return isinstance(default, int | float) and not isinstance(default, bool)
 
 
 # -- optimizer ------------------------------------------------------------------
 
 
 def _optimizer_entry(
-    entry: Any, arrays: dict[str, npt.NDArray[Any]]
-) -> tuple[str, dict[str, Any]] | None:
-    """The file's optimizer (class name, state), checked; None when it holds none."""
+    entry: Any, keys: list[str]
+) -> tuple[str, dict[str, Any], list[str]] | None:
+    """The file's optimizer (class name, scalars, array keys), checked; None when it has none."""
     if entry is None:
-        if arrays:
+        if keys:
             raise ModelFileError(
-                f"the file holds optimizer arrays but no optimizer entry: {sorted(arrays)[:3]}"
+                f"the file holds optimizer arrays but no optimizer entry: {sorted(keys)[:3]}"
             )
         return None
-    return _optimizer_state.unpack(entry, arrays)
+    return _optimizer_state.unpack(entry, keys)
 
 
 def _check_optimizes(optimizer: Any, model: Layer) -> None:

@@ -9,6 +9,7 @@ members ``optimizer/<key>``; scalars go into the metadata as
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -48,7 +49,7 @@ def pack(optimizer: Any) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
         if isinstance(value, np.generic):
             value = value.item()
         if isinstance(value, np.ndarray):
-            _check_array(value, f"cannot save {name}: state {key!r}")
+            check_array(value, f"cannot save {name}: state {key!r}")
             arrays[PREFIX + key] = value
         elif isinstance(value, _SCALARS):
             if isinstance(value, float) and not math.isfinite(value):
@@ -63,10 +64,12 @@ def pack(optimizer: Any) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
     return entry, arrays
 
 
-def unpack(entry: Any, arrays: dict[str, npt.NDArray[Any]]) -> tuple[str, dict[str, Any]]:
-    """Check a file's optimizer entry and its arrays; returns (class name, state dict).
+def unpack(entry: Any, member_keys: Iterable[str]) -> tuple[str, dict[str, Any], list[str]]:
+    """Check a file's optimizer entry against its members; (class name, scalars, array keys).
 
-    ``arrays`` is every ``optimizer/...`` member of the file; all must be listed.
+    ``member_keys`` is every ``optimizer/...`` member of the file; all must be
+    listed. Only the headers are needed: the arrays are read afterwards, one at
+    a time, and checked with :func:`check_array`.
     """
     if not isinstance(entry, dict) or set(entry) != {"class", "scalars", "arrays"}:
         raise ModelFileError(
@@ -81,26 +84,30 @@ def unpack(entry: Any, arrays: dict[str, npt.NDArray[Any]]) -> tuple[str, dict[s
     for key, value in scalars.items():
         if not isinstance(value, _SCALARS):
             raise ModelFileError(f"optimizer state {key!r} must be a scalar, got {value!r}")
-    wanted = {PREFIX + k for k in keys}
-    _check_same_keys(wanted, set(arrays), "optimizer state arrays")
-    state: dict[str, Any] = dict(scalars)
+    check_same_keys({PREFIX + k for k in keys}, set(member_keys), "optimizer state arrays")
     for key in keys:
-        if key in state:
+        if key in scalars:
             raise ModelFileError(f"optimizer state {key!r} is both a scalar and an array")
-        array = arrays[PREFIX + key]
-        _check_array(array, f"optimizer state {key!r}")
-        state[key] = array
-    return name, state
+    return name, dict(scalars), keys
 
 
-def _check_array(array: npt.NDArray[Any], where: str) -> None:
+def check_array(array: npt.NDArray[Any], where: str) -> None:
+    """Numbers only, and finite."""
     if array.dtype.kind not in "biuf":
         raise ModelFileError(f"{where} has dtype {array.dtype}; expected numbers")
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
+    if array.dtype.kind == "f" and not all_finite(array):
         raise ModelFileError(f"{where} holds non-finite values (NaN or inf)")
 
 
-def _check_same_keys(wanted: set[str], found: set[str], what: str) -> None:
+def all_finite(array: npt.NDArray[Any], block: int = 1 << 20) -> bool:
+    """``np.isfinite(array).all()``, a block at a time (no array-sized temporary)."""
+    if not array.flags.c_contiguous:
+        return bool(np.isfinite(array).all())
+    flat = array.reshape(-1)
+    return all(bool(np.isfinite(flat[i: i + block]).all()) for i in range(0, flat.size, block))
+
+
+def check_same_keys(wanted: set[str], found: set[str], what: str) -> None:
     missing, extra = sorted(wanted - found), sorted(found - wanted)
     if missing:
         raise ModelFileError(f"the file lacks {what}: {_few(missing)}")

@@ -59,14 +59,14 @@ def parse(entries: Any) -> Restorable:
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             raise ModelFileError(f"a 'random' entry needs a list of attribute names, got {names!r}")
         kind = state.get("bit_generator") if isinstance(state, dict) else None
-        if kind not in BIT_GENERATORS:
+        if not isinstance(kind, str) or kind not in BIT_GENERATORS:
             raise ModelFileError(
                 f"a 'random' entry names bit generator {kind!r}; known: {sorted(BIT_GENERATORS)}"
             )
         generator = np.random.Generator(BIT_GENERATORS[kind]())
         try:
             generator.bit_generator.state = state
-        except (TypeError, ValueError, KeyError, OverflowError) as err:
+        except Exception as err:  # numpy's setters raise Type-, Index-, Key-, ValueError...
             raise ModelFileError(f"a {kind} generator state in the file is invalid: {err}") from err
         out.append((names, generator))
     return out

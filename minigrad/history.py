@@ -1,0 +1,67 @@
+"""History: what :func:`minigrad.fit` records, one value per epoch for each name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from attrs import define, field
+
+from minigrad.errors import InputError
+
+
+@define(eq=False, repr=False)
+class History(Mapping[str, list[float]]):
+    """Per-epoch values by name: ``history["loss"][i]`` is epoch i's (from 0) loss.
+
+    Names: ``"loss"``, each metric (``"accuracy"``), their ``"val_"`` forms
+    with validation data, ``"lr"`` (the learning rate the epoch used) and
+    ``"time"`` (the epoch's seconds). ``epochs`` numbers them from 1.
+    """
+
+    logs: dict[str, list[float]] = field(factory=dict)
+    epochs: list[int] = field(factory=list)
+    stop_reason: str = ""
+
+    def __getitem__(self, name: str) -> list[float]:
+        try:
+            return self.logs[name]
+        except KeyError:
+            raise KeyError(f"History has no {name!r}; it holds {', '.join(self.logs)}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.logs)
+
+    def __len__(self) -> int:
+        return len(self.logs)
+
+    def append(self, epoch_logs: Mapping[str, float], epoch: int | None = None) -> None:
+        """Record one epoch (numbered from 1; by default the one after the last)."""
+        self.epochs.append(epoch if epoch is not None else len(self.epochs) + 1)
+        for name, value in epoch_logs.items():
+            self.logs.setdefault(name, []).append(value)
+
+    @property
+    def lr(self) -> list[float]:
+        return self.logs.get("lr", [])
+
+    @property
+    def epoch_times(self) -> list[float]:
+        return self.logs.get("time", [])
+
+    @property
+    def stopped_early(self) -> bool:
+        return bool(self.stop_reason)
+
+    def best(self, name: str, mode: str = "auto") -> tuple[int, float]:
+        """(epoch counting from 1, value) of the best ``name``: highest for accuracies."""
+        values = self[name]
+        if not values:
+            raise InputError(f"History: no epochs recorded for {name!r}")
+        maximize = mode == "max" or (mode == "auto" and "acc" in name)
+        pick = max if maximize else min
+        i = pick(range(len(values)), key=lambda k: values[k])
+        return i + 1, values[i]
+
+    def __repr__(self) -> str:
+        last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self.logs.items() if k != "time" and v)
+        return f"History(epochs={len(self.epochs)}{', ' + last if last else ''})"
