@@ -89,21 +89,22 @@ print(report)
 
 # %% [markdown]
 # ## Training: Adam on minibatches of 32, sliced on the last axis
+#
+# `mg.fit` takes image batches as it takes columns: minibatches slice the
+# last axis, and `validation` reports the test accuracy after each epoch.
 
 # %%
-optimizer = mg.optim.Adam(model.parameters(), lr=0.003)
-rng = np.random.default_rng(0)
-for epoch in range(1, EPOCHS + 1):
-    order = rng.permutation(X_train.shape[-1])
-    total = 0.0
-    for start in range(0, order.size, 32):
-        batch = order[start:start + 32]
-        total += loss.forward(model.forward(X_train[..., batch]), y_train[batch]) * batch.size
-        model.backward(loss.backward(), input_grad=False)
-        optimizer.step()
-    accuracy = (model.predict(X_test).argmax(axis=0) == y_test).mean()
-    print(f"epoch {epoch:2d}: training loss {total / order.size:.4f}, "
-          f"test accuracy {accuracy:.1%}")
+history = mg.fit(
+    model, X_train, y_train,
+    loss=loss,
+    optimizer=mg.optim.Adam(model.parameters(), lr=0.003),
+    epochs=EPOCHS,
+    batch_size=32,
+    seed=0,
+    validation=(X_test, y_test),
+    metrics=["accuracy"],
+    verbose=True,
+)
 
 # %% [markdown]
 # ## How well does it do, and where does it go wrong?
@@ -162,14 +163,10 @@ else:
         mg.Dense(120, 84, init="he", dtype=f32, rng=3), mg.ReLU(),
         mg.Dense(84, 10, dtype=f32, rng=4),
     ])
-    optimizer = mg.optim.Adam(lenet.parameters(), lr=1e-3)
     n_train = max(1024, int(X_mnist.shape[-1] * min(1.0, SCALE)))
-    order = rng.permutation(X_mnist.shape[-1])[:n_train]
-    for start in range(0, order.size, 64):
-        batch = order[start:start + 64]
-        loss.forward(lenet.forward(X_mnist[..., batch]), y_mnist[batch])
-        lenet.backward(loss.backward(), input_grad=False)
-        optimizer.step()
+    mg.fit(lenet, X_mnist[..., :n_train], y_mnist[:n_train], loss=loss,
+           optimizer=mg.optim.Adam(lenet.parameters(), lr=1e-3), epochs=1, batch_size=64,
+           seed=0, verbose=False)
     accuracy = (lenet.predict(X_mnist_test).argmax(axis=0) == y_mnist_test).mean()
     print(f"MNIST: LeNet-5-like net, one pass over {n_train} images: "
           f"test accuracy {accuracy:.1%}")

@@ -272,11 +272,11 @@ class BatchNorm(Layer):
         hat, out = tape.fresh(f"{prev.name}_hat"), tape.fresh(f"{prev.name}_bn")
         eps = f"{self.eps:g}"
         if images:  # per channel, over every pixel of every example
-            n, axes, mean = "n", "axis=(1, 2, 3)", "(1/n)"
+            axes, mean = "axis=(1, 2, 3)", "(1/n)"
             column = f"({self.n_features}, 1, 1, 1)"
             note = "n = h*w*m entries per channel; eval mode uses the running statistics"
         else:
-            n, axes, mean = "m", "axis=1", "(1/m)"
+            axes, mean = "axis=1", "(1/m)"
             column = tape.shape(self.n_features, 1)
             note = "eval mode uses the running mean and variance"
         tape.forward_line(mu, f"{mean} sum({prev.name}, {axes})", f"{mu} {column}", note)

@@ -302,8 +302,8 @@ class Conv2D(Layer):
         W_shape = (self.c_out, self.c_in, kh, kw)
         settings = ", ".join(
             part for part in (
-                f"stride {self.stride[0]}" if self.stride[0] == self.stride[1] and self.stride[0] > 1
-                else f"stride {self.stride}" if self.stride != (1, 1) else "",
+                "" if self.stride == (1, 1) else f"stride {self.stride[0]}"
+                if self.stride[0] == self.stride[1] else f"stride {self.stride}",
                 f"padding {self.padding!r}" if self.padding == "same"
                 else f"padding {self.padding}" if self.padding != (0, 0) else "",
             ) if part
