@@ -57,6 +57,11 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
       "explain.Term"]),
     ("Saving and loading", "See [saving and loading](saving.md).",
      ["save", "load", "load_checkpoint", "register"]),
+    ("Interop", "ONNX Runtime, PyTorch and scikit-learn, each with its extra; see "
+     "[interop](interop.md).",
+     ["export.to_onnx", "export.register_onnx", "export.OnnxBuilder", "export.to_torch",
+      "export.register_torch", "export.register_from_torch", "from_torch",
+      "sklearn.NeuralNetClassifier", "sklearn.NeuralNetRegressor"]),
     ("Data sets", "See [data sets and plots](data-and-plots.md).",
      ["datasets.planar", "datasets.moons", "datasets.circles", "datasets.spirals",
       "datasets.xor", "datasets.curve", "datasets.digits", "datasets.sklearn_available",
@@ -71,7 +76,7 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
       "plot.fit_curve"]),
     ("Errors", "See [troubleshooting](troubleshooting.md) and [errors](errors.md).",
      ["InputError", "ShapeError", "DTypeError", "StateError", "ModelFileError",
-      "DivergenceError"]),
+      "DivergenceError", "ExportError"]),
     ("Building blocks", "", ["functional.sigmoid", "functional.softplus",
                              "functional.softmax", "functional.logsumexp", "init.he",
                              "init.xavier", "init.small_normal"]),
@@ -79,8 +84,8 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
 
 # Exports that are documented under another name, or are modules covered above.
 ALIASES = {"Swish": "SiLU"}
-MODULES = {"callbacks", "data", "datasets", "functional", "init", "losses", "metrics", "optim",
-           "plot"}
+MODULES = {"callbacks", "data", "datasets", "export", "functional", "init", "losses", "metrics",
+           "optim", "plot", "sklearn"}
 
 
 def resolve(dotted: str) -> Any:

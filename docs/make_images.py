@@ -6,7 +6,8 @@
 
 planar_boundary.png and planar_loss.png are exactly what ``minigrad demo``
 draws: the notes' 2-4-1 tanh net on the planar set. The others show the
-generated data sets, an activation with its derivative, and a regression fit.
+generated data sets, an activation with its derivative (and one with a wrong
+derivative), and a regression fit.
 Needs matplotlib (``pip install -e ".[plot]"``).
 """
 
@@ -15,6 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+import numpy as np
 
 import minigrad as mg
 from minigrad.demos import DEMOS, run
@@ -65,6 +68,18 @@ def regression_picture(path: Path, epochs: int) -> Path:
     return path
 
 
+class BrokenBentIdentity(mg.Activation):
+    """docs/custom-activation.md's bent identity with the slip: g' forgets the / 2."""
+
+    def g(self, Z: np.ndarray) -> np.ndarray:
+        out: np.ndarray = (np.sqrt(Z * Z + 1) - 1) / 2 + Z
+        return out
+
+    def g_prime(self, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
+        out: np.ndarray = Z / np.sqrt(Z * Z + 1) + 1
+        return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=IMAGES, help="folder (default docs/images)")
@@ -76,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     written.append(datasets_picture(args.out / "datasets.png"))
     mg.plot.activation(mg.Tanh(), path=args.out / "tanh.png")
     written.append(args.out / "tanh.png")
+    mg.plot.activation(BrokenBentIdentity(), path=args.out / "broken_bent_identity.png")
+    written.append(args.out / "broken_bent_identity.png")
     written.append(regression_picture(args.out / "regression_fit.png",
                                       args.epochs if args.epochs is not None else 2000))
     for path in written:

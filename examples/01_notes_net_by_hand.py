@@ -7,9 +7,9 @@
 # equation per line, and once in minigrad. The costs and weights agree to
 # rounding error at every step.
 #
-# Run it as a script (`python examples/01_notes_net_by_hand.py`) or open it as a
-# notebook (the `# %%` lines are cells). `MINIGRAD_EXAMPLE_SCALE=0.1` trains
-# for a tenth of the iterations.
+# Run it as a script (`python examples/01_notes_net_by_hand.py`) or open
+# `01_notes_net_by_hand.ipynb` in Jupyter (built from this script's `# %%`
+# cells). `MINIGRAD_EXAMPLE_SCALE=0.1` trains for a tenth of the iterations.
 
 # %%
 import os

@@ -85,12 +85,14 @@ print("BrokenMish:", broken_report)
 
 # %% [markdown]
 # Inside a net, every layer is also checked on its own input, so the blame
-# lands on the activation and not on the Dense layers around it:
+# lands on the activation (its `dZ1`, in the notes' names) and not on the Dense
+# layers around it; the model's gradients that are wrong only because of it
+# are listed as a consequence.
 
 # %%
 net = mg.Sequential([mg.Dense(3, 4, rng=0), BrokenMish(), mg.Dense(4, 1, rng=1)])
 net_report = mg.gradcheck(net, Z)
-print(net_report.worst)
+print(net_report)
 
 # %% [markdown]
 # ## See it: g and g' side by side

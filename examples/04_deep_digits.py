@@ -5,7 +5,8 @@
 # Each image is one column of 64 pixel values in [0, 1], so X is (64, 1797)
 # and the labels y are integers of shape (1797,). A 64-128-64-10 net with ReLU
 # hidden layers and a softmax output, trained with Adam on minibatches of 32,
-# reaches about 97% on images it never saw.
+# reads about 96% of the 359 held-out test images right (the run prints the
+# exact count: 346 of 359 with the full 30 epochs).
 #
 # The digits come with scikit-learn (no download): `pip install "minigrad[datasets]"`.
 # Without it this example says so and stops.
@@ -63,7 +64,9 @@ loss = mg.losses.CategoricalCrossEntropy()
 # ## Training: Adam, minibatches, validation on the test images
 #
 # `EarlyStopping` keeps the weights of the epoch with the lowest validation
-# loss. (A careful study would hold out a third set for that choice.)
+# loss: if all the epochs run, it restores the best of them at the end. Here
+# the test images double as the validation set, which flatters the test score
+# a little; a careful study would hold out a third set for that choice.
 
 # %%
 history = mg.fit(
@@ -84,8 +87,10 @@ history = mg.fit(
 
 # %%
 scores = mg.evaluate(model, X_test, y_test, loss=loss, metrics=["accuracy"])
-print(f"test accuracy {scores['accuracy']:.1%} (test loss {scores['loss']:.3f}) "
-      f"after {len(history.epochs)} epochs")
+n_right = int(np.sum(np.argmax(model.predict(X_test), axis=0) == y_test))
+print(f"test accuracy {scores['accuracy']:.1%}: {n_right} of {y_test.size} held-out images "
+      f"read right (test loss {scores['loss']:.3f}), with the weights of the best of "
+      f"{len(history.epochs)} epochs")
 confusion = mg.metrics.confusion_matrix(model.predict(X_test), y_test)
 print("confusion matrix (rows: true digit, columns: predicted digit):")
 print(confusion)

@@ -5,9 +5,10 @@ backpropagation is the chain rule marched back through the list. Examples
 are columns: X has shape (n_x, m), Z = W A_prev + b, A = g(Z).
 """
 
-import importlib
-from types import ModuleType
-from typing import TYPE_CHECKING
+# underscore names: `mg.<TAB>` and dir(mg) offer only the library
+import importlib as _importlib
+from types import ModuleType as _ModuleType
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from minigrad import callbacks, functional, init, losses, metrics, optim
 from minigrad._rng import seed
@@ -58,7 +59,7 @@ from minigrad.train import History, evaluate, fit
 
 Swish = SiLU
 
-__version__ = "0.1.0"
+from minigrad._version import __version__  # noqa: E402
 
 __all__ = [
     "ELU", "GELU", "SELU", "Activation", "DTypeError", "Dense", "GradCheckEntry",
@@ -79,23 +80,50 @@ __all__ += [  # training (issue 3)
 
 # The learner's tools load on first use (mg.datasets, mg.data, mg.plot), so that
 # `import minigrad` stays quick; mg.plot needs matplotlib only when it draws.
-_LAZY_MODULES = ("data", "datasets", "plot")
+_LAZY_MODULES: tuple[str, ...] = ("data", "datasets", "plot")
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from minigrad import data as data
     from minigrad import datasets as datasets
     from minigrad import plot as plot
 
 
-def __getattr__(name: str) -> ModuleType:
+def __getattr__(name: str) -> _ModuleType:
     if name in _LAZY_MODULES:
-        module = importlib.import_module(f"minigrad.{name}")
+        module = _importlib.import_module(f"minigrad.{name}")
         globals()[name] = module
         return module
     raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
 
 
 __all__ += list(_LAZY_MODULES)
+
+# -- interop (issue 11) ---------------------------------------------------------------------
+# mg.export (ONNX, PyTorch) and mg.sklearn load on first use like the modules above; neither
+# needs its optional package to be imported, only to be used.
+from minigrad.errors import ExportError  # noqa: E402
+
+_LAZY_MODULES += ("export", "sklearn")
+
+if _TYPE_CHECKING:
+    from minigrad import export as export
+    from minigrad import sklearn as sklearn
+
+
+def from_torch(module: object) -> Layer:
+    """A minigrad model from a PyTorch ``nn.Sequential``: see :func:`minigrad.export.from_torch`."""
+    from minigrad.export.torch import from_torch as convert
+
+    return convert(module)
+
+
+__all__ += ["ExportError", "export", "from_torch", "sklearn"]
+
+
+def __dir__() -> list[str]:
+    """The public names (the lazy modules among them, loaded or not) and the dunders."""
+    return sorted({*__all__, *(n for n in globals() if n.startswith("__") and n.endswith("__"))})
+
 
 # -- convolutional nets (issue 10) ----------------------------------------------
 from minigrad.conv import Conv2D  # noqa: E402

@@ -235,7 +235,7 @@ class EarlyStopping(Callback):
         last = len(state.history.epochs) - 1
         if self.best_weights is not None and self.best_epoch != last:
             restore(state.model, self.best_weights)
-            note = f"restored the weights of epoch {self.best_epoch + 1}"
+            note = f"restored the best weights (epoch {self.best_epoch + 1})"
             state.stop_reason = f"{state.stop_reason}; {note}" if state.stop_reason else note
 
 

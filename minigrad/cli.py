@@ -4,14 +4,17 @@
     minigrad demo moons --sweep   another demo, with the hidden-size sweep
     minigrad demo --list          every demo and its settings
 
-Errors in the options print one line and the usage (exit status 2); errors
-while running print the message without a traceback (exit status 1).
+Errors in the options (an unknown option or demo, an --out folder that
+cannot be written) print one line and the command's usage (exit status 2),
+before any training; errors while running print the message without a
+traceback (exit status 1).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,11 +25,18 @@ DEFAULT_OUT = "minigrad-out"
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    parser = _parser()
-    args = parser.parse_args(argv)
+    parser, demo_parser = _parser()
+    # unknown options are reported by the parser of the command they were given to,
+    # so that `minigrad demo --bogus` shows the demo's usage, not the top level's
+    args, unknown = parser.parse_known_args(argv)
+    used = demo_parser if args.command == "demo" else parser
+    if unknown:
+        used.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command == "demo":
+        _check_demo_arguments(args, demo_parser)
     try:
         return int(args.handler(args))
     except KeyboardInterrupt:
@@ -61,8 +71,9 @@ _positive_float = _number(float, lambda v: v > 0, "a positive number")
 _seed = _number(int, lambda v: v >= 0, "a non-negative integer")
 
 
-def _parser() -> argparse.ArgumentParser:
-    from minigrad import __version__
+def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The top-level parser and the demo command's."""
+    from minigrad._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="minigrad",
@@ -108,7 +119,38 @@ def _parser() -> argparse.ArgumentParser:
                       help="print the net's forward and backward equations first")
     demo.add_argument("--quiet", action="store_true", help="no progress line while training")
     demo.set_defaults(handler=_demo)
-    return parser
+    return parser, demo
+
+
+def _check_demo_arguments(args: Any, demo_parser: argparse.ArgumentParser) -> None:
+    """Usage errors found before any work: an unknown demo, an --out that cannot be written."""
+    from minigrad.demos import DEMOS
+
+    if args.list:
+        return
+    if args.name not in DEMOS:
+        demo_parser.error(f"no demo named {args.name!r}; choose from {', '.join(DEMOS)}")
+    problem = _unwritable(args.out)
+    if problem:
+        demo_parser.error(f"argument --out: cannot write the pictures to {str(args.out)!r}: "
+                          f"{problem}")
+
+
+def _unwritable(out: Path) -> str:
+    """Why the folder ``out`` could not be made or written to ("" when it can), creating nothing."""
+    folder = out.resolve()
+    if folder.exists():
+        if not folder.is_dir():
+            return "it is a file, not a folder"
+        return "" if os.access(folder, os.W_OK | os.X_OK) else "the folder is not writable"
+    parent = folder.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{str(parent)!r} is a file, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot make a folder in {str(parent)!r}: it is not writable"
+    return ""
 
 
 def _demo(args: Any) -> int:
@@ -117,9 +159,7 @@ def _demo(args: Any) -> int:
     if args.list:
         print(_list_text())
         return 0
-    demo = DEMOS.get(args.name)
-    if demo is None:
-        raise ValueError(f"no demo named {args.name!r}; choose from {', '.join(DEMOS)}")
+    demo = DEMOS[args.name]  # checked by _check_demo_arguments
     if not demo.available():
         from minigrad.datasets.digits import INSTALL_HINT
 

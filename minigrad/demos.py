@@ -29,6 +29,7 @@ from minigrad.sequential import Sequential
 
 Task = Literal["binary", "multiclass", "regression"]
 SWEEP_SIZES = (1, 2, 3, 4, 5, 20, 50)
+PROGRESS_LINES = 5  # about this many epoch lines in a pipe or a log
 
 
 @frozen
@@ -141,15 +142,19 @@ def train(
 ) -> tuple[Sequential, Any]:
     """Build and train one model with mg.fit and SGD; returns (model, history)."""
     from minigrad.optim import SGD
+    from minigrad.progress import ProgressLogger
     from minigrad.train import fit
 
     seed_everything(seed)
     n_out = 1 if demo.task != "multiclass" else int(np.max(Y)) + 1
     model = build_model(demo, X.shape[0], n_out, hidden)
+    # in a pipe or a log, a few progress lines say enough for a demo
+    progress = [ProgressLogger(max_lines=PROGRESS_LINES)] if verbose else []
     history = fit(
         model, X, Y, loss=loss_for(demo), optimizer=SGD(model.parameters(), lr=lr),
         epochs=epochs, batch_size=demo.batch_size, seed=seed,
-        metrics=() if demo.task == "regression" else ("accuracy",), verbose=verbose,
+        metrics=() if demo.task == "regression" else ("accuracy",), verbose=False,
+        callbacks=progress,
     )
     return model, history
 

@@ -56,3 +56,11 @@ class DivergenceError(ValueError, FloatingPointError):
         self.batch = batch
         self.layer = layer
         self.history: object = None
+
+
+class ExportError(ValueError):
+    """A model cannot be converted to or from ONNX or PyTorch.
+
+    The message names the layer (or the PyTorch submodule) that has no
+    conversion, and how to add one (:mod:`minigrad.export`).
+    """

@@ -17,20 +17,36 @@ is not held to the central difference: its analytic value must lie between
 the left and right slopes, and it is counted separately. An entry that fails
 is looked at again with smaller steps, since kinks one or two steps away
 (many examples near ReLU's 0 while a bias moves) spoil every estimate at the
-full step; a wrong derivative fails at every step.
+full step; a wrong derivative fails at every step. Near the edge of a
+function's domain (a probability within 1e-8 of 0 or 1 fed to a loss) only
+small steps are valid. Everywhere, a difference within what rounding of the
+cost can explain (about 4 eps |J| / h) is not held against the layer: the
+tolerance judges the difference beyond it, and the report counts the entries
+over the tolerance only by rounding (tiny gradients, such as a model's dX far
+from the loss, can be).
+
+The report names each wrong gradient as the notes do (``dZ1`` for the input
+of the activation after the first Dense, ``dW2``), says how many of its
+entries are wrong and, for an activation, for which values of Z. The whole
+model's failures that follow from a layer's own are listed as consequences.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-from attrs import frozen
+from attrs import Factory, evolve, field, frozen
 
 from minigrad._checks import as_float_batch, check_finite
 from minigrad._typing import Array
+from minigrad.activations import Activation
+from minigrad.batchnorm import BatchNorm
+from minigrad.dense import Dense
+from minigrad.equations import Tape, Var
 from minigrad.errors import InputError
 from minigrad.layer import Layer, indexed_leaves, is_container, leaves, rewind_generators
 from minigrad.losses import Loss
@@ -38,38 +54,73 @@ from minigrad.losses import Loss
 
 @frozen
 class GradCheckEntry:
-    """The worst-matching entry of one checked array."""
+    """The worst-matching entry of one checked array, and how many of its entries are wrong."""
 
-    part: str  # "layer 1 (Tanh())", "loss BinaryCrossEntropy()" or "model"
-    name: str  # "W", "b" (with a layer prefix in the model part), "X" or "A"
+    part: str  # "layer 1 (Tanh())", "loss BinaryCrossEntropy()" or "model, layer 0 (...)"
+    name: str  # the notes' name of what the gradient is of: "W1", "b1", "Z1", "A1", "X" or "A"
     index: tuple[int, ...]
     analytic: float
     numeric: float
     relative_error: float
     at_kink: bool = False
+    n_wrong: int = 0  # entries of this array whose gradient is wrong
+    n_entries: int = 0  # entries of this array that were compared
+    where: str = ""  # for an activation's dZ: the Z values where it is wrong
+    composite: bool = False  # checked through the whole model, not the layer on its own
+    # the relative error of the difference beyond what rounding of the cost explains:
+    # what the tolerance judges (relative_error itself when no rounding is allowed for)
+    excess: float = field(default=Factory(lambda e: e.relative_error, takes_self=True))
 
     def __str__(self) -> str:
-        where = ", ".join(str(i) for i in self.index)
-        kink = " at a kink: outside the one-sided slopes" if self.at_kink else ""
+        at = ", ".join(str(i) for i in self.index)
+        kink = " at a kink (outside the one-sided slopes)" if self.at_kink else ""
+        numbers = (
+            f"analytic {self.analytic:.6g}, numerical {self.numeric:.6g} "
+            f"(rel error {self.relative_error:.1e})"
+        )
+        if not self.n_entries:
+            return f"{self.part}: d{self.name} wrong{kink} at [{at}]: {numbers}"
+        where = f", {self.where}" if self.where else ""
         return (
-            f"{self.part}: d{self.name} wrong{kink} at [{where}]: analytic {self.analytic:.6g}, "
-            f"numerical {self.numeric:.6g} (rel error {self.relative_error:.1e})"
+            f"{self.part}: d{self.name} wrong at {self.n_wrong} of {self.n_entries} "
+            f"entries{where}; worst{kink} at [{at}]: {numbers}"
         )
 
 
 @frozen
 class GradCheckResult:
-    """What gradcheck found; truthy when every gradient matched."""
+    """What gradcheck found; truthy when every gradient matched.
+
+    ``str()`` is the report; in a notebook it shows as a small table.
+    """
 
     entries: tuple[GradCheckEntry, ...]
     tolerance: float
     n_checked: int
     n_kinks: int
+    n_rounding: int = 0  # entries over the tolerance only by what rounding explains
 
     @property
     def failures(self) -> tuple[GradCheckEntry, ...]:
         """Failing entries, the layers checked on their own first."""
-        return tuple(e for e in self.entries if e.relative_error > self.tolerance)
+        return tuple(e for e in self.entries if e.excess > self.tolerance)
+
+    @property
+    def causes(self) -> tuple[GradCheckEntry, ...]:
+        """Failures of a layer (or the loss) checked on its own: the gradients to fix."""
+        return tuple(e for e in self.failures if not e.composite)
+
+    @property
+    def consequences(self) -> tuple[GradCheckEntry, ...]:
+        """Failures of the whole model that follow from :attr:`causes`.
+
+        A wrong gradient flows back into every gradient before it, so once a
+        layer fails on its own, the model's checks upstream of it fail too.
+        Without a cause (a layer that fails only in the model) they are causes.
+        """
+        if not self.causes:
+            return ()
+        return tuple(e for e in self.failures if e.composite)
 
     @property
     def passed(self) -> bool:
@@ -89,16 +140,59 @@ class GradCheckResult:
     def __bool__(self) -> bool:
         return self.passed
 
-    def __str__(self) -> str:
+    def _head(self) -> str:
         kinks = f", {self.n_kinks} at kinks" if self.n_kinks else ""
-        head = (
+        if self.n_rounding:
+            kinks += f", {self.n_rounding} within the cost's rounding"
+        return (
             f"max relative error {self.max_relative_error:.1e} "
             f"(tolerance {self.tolerance:.0e}) over {self.n_checked} entries{kinks}"
         )
+
+    def _consequence_line(self) -> str:
+        names = [f"d{e.name}" for e in self.consequences]
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        verb = "is" if len(names) == 1 else "are"
+        return (
+            f"as a consequence of the above, not a further error: the whole model's {listed} "
+            f"{verb} wrong too (backprop computes them from the wrong gradient)"
+        )
+
+    def __str__(self) -> str:
         if self.passed:
-            return f"gradcheck passed: {head}"
-        lines = [f"gradcheck FAILED: {head}"] + [f"  {e}" for e in self.failures]
+            return f"gradcheck passed: {self._head()}"
+        shown = self.causes or self.failures
+        lines = [f"gradcheck FAILED: {self._head()}"] + [f"  {e}" for e in shown]
+        if self.consequences:
+            lines.append(f"  {self._consequence_line()}")
         return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's plain-text display: the report."""
+        printer.text(str(self))
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: the verdict, then one row per wrong gradient."""
+        from html import escape
+
+        color = "#1a7f37" if self.passed else "#cf222e"
+        verdict = "passed" if self.passed else "FAILED"
+        html = [f'<p><b style="color:{color}">gradcheck {verdict}</b>: {escape(self._head())}</p>']
+        if self.passed:
+            return html[0]
+        html.append("<table><thead><tr><th>where</th><th>gradient</th><th>wrong</th>"
+                    "<th>Z where wrong</th><th>worst entry</th><th>analytic</th>"
+                    "<th>numerical</th><th>rel error</th></tr></thead><tbody>")
+        for e in self.causes or self.failures:
+            at = ", ".join(str(i) for i in e.index)
+            cells = [e.part, f"d{e.name}", f"{e.n_wrong} of {e.n_entries}", e.where,
+                     f"[{at}]" + (" (kink)" if e.at_kink else ""), f"{e.analytic:.6g}",
+                     f"{e.numeric:.6g}", f"{e.relative_error:.1e}"]
+            html.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
+        html.append("</tbody></table>")
+        if self.consequences:
+            html.append(f"<p>{escape(self._consequence_line())}</p>")
+        return "".join(html)
 
 
 def gradcheck(
@@ -148,6 +242,7 @@ def gradcheck(
     rng = np.random.default_rng(seed)
     pick = np.random.default_rng(seed + 1)
     checker = _Checker(h=h, pick=pick, max_entries=max_entries, tolerance=tolerance)
+    checker.name_layers(model, X64[0].shape[:-1])
     reset = rewind_generators(leaves(model))
 
     def model_input() -> Any:
@@ -187,6 +282,7 @@ def gradcheck(
         tolerance=tolerance,
         n_checked=checker.n_checked,
         n_kinks=checker.n_kinks,
+        n_rounding=checker.n_rounding,
     )
 
 
@@ -226,9 +322,10 @@ def _check_part(
     d_ins = [d.copy() for d in _as_list(d_in)]
     grads = [(name, p.value, p.grad.copy()) for name, p in leaf.named_parameters()]
     for name, value, grad in grads:
-        checker.check(label, name, value, grad, 1, cost, scale)
+        checker.check(label, checker.parameter_name(leaf, name), value, grad, 1, cost, scale)
     for i, (A, dA) in enumerate(zip(ins, d_ins, strict=True)):
-        checker.check(label, f"X{i + 1}" if several else "X", A, dA, m, cost, scale)
+        name = f"{checker.input_name(leaf)}[{i}]" if several else checker.input_name(leaf)
+        checker.check(label, name, A, dA, m, cost, scale, describe_z=isinstance(leaf, Activation))
 
 
 def _check_model(
@@ -252,7 +349,7 @@ def _check_model(
     dX = [d.copy() for d in _as_list(model.backward(dA_of()))]
     labels = _labels(model)
     grads = [
-        (f"model, {labels[id(leaf)]}", name, p.value, p.grad.copy())
+        (f"model, {labels[id(leaf)]}", checker.parameter_name(leaf, name), p.value, p.grad.copy())
         for leaf in leaves(model)
         for name, p in leaf.named_parameters()
     ]
@@ -268,8 +365,18 @@ def _linear_scale(G: Array, out: Array, m: int) -> float:
     return float(np.abs(G * out).sum()) / m
 
 
+class _Slopes(NamedTuple):
+    """Central (five-point), left and right slopes of the cost, and the step they used."""
+
+    central: float
+    left: float
+    right: float
+    h: float
+    wobble: float = 0.0  # |f(x-2h) - 4 f(x-h) + 6 f(x) - 4 f(x+h) + f(x+2h)|: rounding, seen
+
+
 class _Checker:
-    """Runs the finite differences and keeps the worst entry of each array."""
+    """Runs the finite differences; keeps the worst entry of each array and counts the wrong."""
 
     def __init__(
         self, h: float, pick: np.random.Generator, max_entries: int | None, tolerance: float
@@ -282,6 +389,31 @@ class _Checker:
         self.n_checked = 0
         self.n_kinks = 0
         self.n_part_kinks = 0  # kinks met by the layers' (and the loss's) own checks
+        self.n_rounding = 0  # over the tolerance only by what rounding of the cost explains
+        self.names: dict[int, tuple[str, str]] = {}  # id(leaf): (its input's name, its level)
+
+    def name_layers(self, model: Layer, shape: tuple[int, ...]) -> None:
+        """Learn the notes' names (Z1, A1, W2 ...) of each leaf's input, as explain() writes."""
+        try:
+            tape = Tape(m=None, inputs=(Var("X", shape),))
+            tape.reserve("X")
+            tape.reserve("Y")
+            model.explain_lines(tape)
+        except Exception:  # a custom layer's own lines may fail: names are only a nicety here
+            return
+        for step in tape.steps:
+            level = re.match(r"[A-Za-z]+(\d+)", step.output.name)
+            self.names[id(step.layer)] = (step.inputs[0].name, level.group(1) if level else "")
+
+    def input_name(self, leaf: Layer) -> str:
+        """What the leaf's input gradient is of: ``Z1`` for an activation after a Dense."""
+        received = self.names.get(id(leaf), ("X", ""))[0]
+        return "Z" if received == "X" and isinstance(leaf, Activation) else received
+
+    def parameter_name(self, leaf: Layer, name: str) -> str:
+        """``W2`` for the W of the notes' layer 2 (Dense and BatchNorm number theirs)."""
+        level = self.names.get(id(leaf), ("X", ""))[1]
+        return f"{name}{level}" if isinstance(leaf, Dense | BatchNorm) else name
 
     def check(
         self,
@@ -293,6 +425,7 @@ class _Checker:
         cost: Callable[[], float],
         scale: float,
         composite: bool = False,
+        describe_z: bool = False,
     ) -> None:
         """Compare ``analytic`` with ``mult * dJ/dx``, perturbing ``x`` in place.
 
@@ -303,28 +436,46 @@ class _Checker:
         model, even where the model is smooth. So once the layers' own checks
         (run first, and judged at their kinks) have met a kink, a model entry
         that fails is counted as a kink rather than blamed.
+
+        ``describe_z``: ``x`` is an activation's input Z; the entry then says for
+        which values of Z the gradient is wrong.
         """
         floor = max(1e-4 * scale, 1e-12) * mult
         f0 = cost()
+        # rounding of the cost (a sum of terms of size ``scale``) in a slope of step h
+        rounding = 4.0 * _EPS * max(abs(f0), scale) * mult
         worst: GradCheckEntry | None = None
+        z_wrong: list[float] = []
+        z_right: list[float] = []
         for idx in self._indices(x.shape):
             a = float(analytic[idx])
-            slopes = self._slopes(x, idx, f0, cost, floor / mult)
+            z = float(x[idx])
+            slopes = self._slopes(x, idx, f0, cost, floor / mult, rounding / mult)
             if slopes is None:  # no step stays inside the function's domain
                 continue
-            entry, at_kink = _compare(part, name, idx, a, [mult * s for s in slopes], floor)
-            if entry is not None and entry.relative_error > self.tolerance:
-                entry, at_kink = self._second_look(x, idx, f0, cost, mult, floor, (entry, at_kink))
+            entry, at_kink = _compare(part, name, idx, a, slopes, mult, floor, rounding)
+            if entry is not None and entry.excess > self.tolerance:
+                entry, at_kink = self._second_look(
+                    x, idx, f0, cost, mult, floor, rounding, (entry, at_kink)
+                )
                 if composite and (at_kink or self.n_part_kinks):
                     entry, at_kink = None, True
             self.n_checked += 1
             self.n_kinks += at_kink
             if not composite:
                 self.n_part_kinks += at_kink
-            if entry is not None and (worst is None or entry.relative_error > worst.relative_error):
+            wrong = entry is not None and entry.excess > self.tolerance
+            if entry is not None and not wrong and entry.relative_error > self.tolerance:
+                self.n_rounding += 1
+            (z_wrong if wrong else z_right).append(z)
+            if entry is not None and (worst is None or _rank(entry) > _rank(worst)):
                 worst = entry
         if worst is not None:
-            self.entries.append(worst)
+            where = _where_wrong(z_wrong, z_right) if describe_z and z_wrong else ""
+            self.entries.append(evolve(
+                worst, n_wrong=len(z_wrong), n_entries=len(z_wrong) + len(z_right), where=where,
+                composite=composite,
+            ))
 
     def _second_look(
         self,
@@ -334,6 +485,7 @@ class _Checker:
         cost: Callable[[], float],
         mult: float,
         floor: float,
+        rounding: float,
         found: tuple[GradCheckEntry, bool],
     ) -> tuple[GradCheckEntry | None, bool]:
         """Retry a failing entry with steps h/4 ... h/256 before blaming the layer.
@@ -351,17 +503,23 @@ class _Checker:
             if slopes is None:
                 continue
             retry, at_kink = _compare(
-                entry.part, entry.name, idx, entry.analytic, [mult * s for s in slopes], floor
+                entry.part, entry.name, idx, entry.analytic, slopes, mult, floor, rounding
             )
-            if retry is None or retry.relative_error <= self.tolerance:
+            if retry is None or retry.excess <= self.tolerance:
                 return retry, at_kink
-            if retry.relative_error < best[0].relative_error:
+            if retry.excess < best[0].excess:
                 best = (retry, at_kink)
         return best
 
     def _slopes(
-        self, x: Array, idx: tuple[int, ...], f0: float, cost: Callable[[], float], floor: float
-    ) -> tuple[float, float, float] | None:
+        self,
+        x: Array,
+        idx: tuple[int, ...],
+        f0: float,
+        cost: Callable[[], float],
+        floor: float,
+        rounding: float,
+    ) -> _Slopes | None:
         """Central (five-point), left and right slopes of the cost along ``x[idx]``.
 
         When a step leaves the function's domain (a probability close to 0 or
@@ -370,29 +528,48 @@ class _Checker:
         until every point is valid and the central estimate no longer changes
         when the step is quartered. At a true kink the one-sided slopes stay
         apart however small the step; if the estimate never settles there,
-        the slopes of the full step are kept.
+        the slopes of the full step are kept. Where the estimate settles and
+        the one-sided slopes close in as the step shrinks, the point is smooth,
+        not a kink: only the central estimate is kept. Near the edge of the domain,
+        where only small steps are valid and rounding grows as the step
+        shrinks, the estimate that changed least is kept. No step goes below
+        1e-9 |x|: float64 resolves x + h to about 1e-16 |x|.
         """
         h = self.h
         first = self._stencil(x, idx, f0, cost, h)
-        if first is not None and not _apart(first[1], first[2], floor):
+        if first is not None and not _apart(first, floor, rounding):
             return first
         previous = first
+        steadiest: tuple[float, _Slopes] | None = None
+        smallest = 1e-9 * abs(float(x[idx]))
         for _ in range(12):
             h /= 10.0 if previous is None else 4.0
+            if h < smallest:
+                break
             current = self._stencil(x, idx, f0, cost, h)
             if current is None:
                 continue
-            if previous is not None and abs(current[0] - previous[0]) <= 1e-9 * max(
-                abs(current[0]), floor
-            ):
-                return current
+            if previous is not None:
+                change = abs(current.central - previous.central)
+                if change <= 1e-9 * max(abs(current.central), floor):
+                    gap, before = current.right - current.left, previous.right - previous.left
+                    if abs(gap) < 0.5 * abs(before):
+                        # the one-sided slopes close in as the step shrinks (at a kink they
+                        # stay apart): a smooth curve, sharp for the step, as the central
+                        # estimate says
+                        return current._replace(left=current.central, right=current.central)
+                    return current
+                if steadiest is None or change < steadiest[0]:
+                    steadiest = (change, current)
             previous = current
-        return first if first is not None else previous
+        if first is not None:
+            return first
+        return steadiest[1] if steadiest is not None else previous
 
     @staticmethod
     def _stencil(
         x: Array, idx: tuple[int, ...], f0: float, cost: Callable[[], float], h: float
-    ) -> tuple[float, float, float] | None:
+    ) -> _Slopes | None:
         original = x[idx]
         values = []
         try:
@@ -407,7 +584,8 @@ class _Checker:
         central = (8.0 * (fp1 - fm1) - (fp2 - fm2)) / (12.0 * h)
         left = (3.0 * f0 - 4.0 * fm1 + fm2) / (2.0 * h)
         right = (-3.0 * f0 + 4.0 * fp1 - fp2) / (2.0 * h)
-        return central, left, right
+        wobble = abs(fm2 - 4.0 * fm1 + 6.0 * f0 - 4.0 * fp1 + fp2)
+        return _Slopes(central, left, right, h, wobble)
 
     def _indices(self, shape: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
         size = int(np.prod(shape))
@@ -418,29 +596,104 @@ class _Checker:
             yield tuple(int(k) for k in np.unravel_index(i, shape))
 
 
+_EPS = float(np.finfo(np.float64).eps)
+
+
 def _compare(
-    part: str, name: str, idx: tuple[int, ...], a: float, slopes: list[float], floor: float
+    part: str,
+    name: str,
+    idx: tuple[int, ...],
+    a: float,
+    slopes: _Slopes,
+    mult: float,
+    floor: float,
+    rounding: float,
 ) -> tuple[GradCheckEntry | None, bool]:
-    """The entry for analytic value ``a``, None when a kink admits it; and whether it is one."""
-    numeric, left, right = slopes
-    if _apart(left, right, floor):
+    """The entry for analytic value ``a``, None when a kink admits it; and whether it is one.
+
+    ``rounding / h`` is what rounding of the cost can put into a slope of step
+    h: a difference that small is no evidence against ``a``, so the relative
+    error is that of the difference beyond it. It matters for tiny gradients
+    (a model's dX far from the loss) and for the small steps taken near the
+    edge of a domain; elsewhere it is far below the tolerance.
+    """
+    noise = rounding / slopes.h
+    numeric, left, right = (mult * s for s in slopes[:3])
+    if _apart(slopes, floor / mult, rounding / mult):
         low, high = min(left, right), max(left, right)
-        slack = 1e-3 * (high - low) + floor * 1e-3
+        slack = 1e-3 * (high - low) + floor * 1e-3 + noise
         if low - slack <= a <= high + slack:
             return None, True
         nearest = low if a < low else high
-        error = abs(a - nearest) / max(abs(a), abs(nearest), floor)
-        return GradCheckEntry(part, name, idx, a, nearest, error, at_kink=True), True
+        return _entry(part, name, idx, a, nearest, floor, noise, at_kink=True), True
     # where only the second derivative jumps (ELU at 0), the central difference is
     # off by O(h) but the slope from the smooth side is not: take the closest estimate
     numeric = min((numeric, left, right), key=lambda s: abs(a - s))
-    error = abs(a - numeric) / max(abs(a), abs(numeric), floor)
-    return GradCheckEntry(part, name, idx, a, numeric, error), False
+    # on a smooth curve the fourth difference is h**4 g'''' (negligible) plus the cost's
+    # actual rounding, which the estimate from |J| can miss (J small, its terms not)
+    noise = max(noise, mult * slopes.wobble / slopes.h)
+    return _entry(part, name, idx, a, numeric, floor, noise), False
 
 
-def _apart(left: float, right: float, floor: float) -> bool:
-    """Whether the one-sided slopes disagree: a kink, or a curve too sharp for the step."""
-    return abs(right - left) > 1e-5 * max(abs(left), abs(right), floor)
+def _entry(
+    part: str,
+    name: str,
+    idx: tuple[int, ...],
+    a: float,
+    numeric: float,
+    floor: float,
+    noise: float,
+    at_kink: bool = False,
+) -> GradCheckEntry:
+    scale = max(abs(a), abs(numeric), floor)
+    error = abs(a - numeric) / scale
+    excess = max(abs(a - numeric) - noise, 0.0) / scale
+    return GradCheckEntry(part, name, idx, a, numeric, error, at_kink=at_kink, excess=excess)
+
+
+def _rank(entry: GradCheckEntry) -> tuple[float, float]:
+    """Worse first by the error beyond rounding, then by the plain relative error."""
+    return entry.excess, entry.relative_error
+
+
+def _apart(slopes: _Slopes, floor: float, rounding: float) -> bool:
+    """Whether the one-sided slopes disagree: a kink, or a curve too sharp for the step.
+
+    Each one-sided slope carries up to 4 times the central one's rounding.
+    """
+    left, right = slopes.left, slopes.right
+    return abs(right - left) > 1e-5 * max(abs(left), abs(right), floor) + 8.0 * rounding / slopes.h
+
+
+def _where_wrong(z_wrong: list[float], z_right: list[float]) -> str:
+    """For which values of Z an activation's gradient is wrong, in a few words.
+
+    >>> _where_wrong([-2.0, -0.5], [0.3, 1.0])
+    'for Z < 0 only'
+    >>> _where_wrong([-2.0, 0.5, 0.7, 3.0], [-1.0, 1.5])
+    'for Z in [-2, -2], [0.5, 0.7] and [3, 3]'
+    """
+    if not z_right:
+        return f"for every Z checked ({min(z_wrong):.3g} to {max(z_wrong):.3g})"
+    if max(z_wrong) < 0.0 <= min(z_right):
+        return "for Z < 0 only"
+    if min(z_wrong) > 0.0 >= max(z_right):
+        return "for Z > 0 only"
+    # runs of wrong entries, in the order of Z
+    marked = sorted([(z, True) for z in z_wrong] + [(z, False) for z in z_right])
+    runs: list[list[float]] = []
+    inside = False
+    for z, wrong in marked:
+        if wrong and inside:
+            runs[-1][1] = z
+        elif wrong:
+            runs.append([z, z])
+        inside = wrong
+    shown = [f"[{low:.3g}, {high:.3g}]" for low, high in runs[:3]]
+    if len(runs) > 3:
+        shown.append(f"{len(runs) - 3} more intervals")
+    listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+    return f"for Z in {listed}"
 
 
 def _labels(layer: Layer) -> dict[int, str]:

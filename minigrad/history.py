@@ -65,3 +65,9 @@ class History(Mapping[str, list[float]]):
     def __repr__(self) -> str:
         last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self.logs.items() if k != "time" and v)
         return f"History(epochs={len(self.epochs)}{', ' + last if last else ''})"
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: the first and last epochs as a table, and the curves."""
+        from minigrad._notebook import history_html
+
+        return history_html(self.logs, self.epochs, self.stop_reason)

@@ -78,14 +78,24 @@ class ProgressLogger(Callback):
         bar: True for one updating line, False for plain lines; by default
             an updating line exactly when ``file`` is a terminal.
         use_tqdm: draw the updating line with tqdm when it is installed (default).
+        max_lines: in plain mode, print every epoch up to this many, then about
+            this many in all (the first and the last among them).
     """
 
     def __init__(
-        self, file: TextIO | None = None, *, bar: bool | None = None, use_tqdm: bool = True
+        self,
+        file: TextIO | None = None,
+        *,
+        bar: bool | None = None,
+        use_tqdm: bool = True,
+        max_lines: int = MAX_LINES,
     ) -> None:
+        if isinstance(max_lines, bool) or not isinstance(max_lines, int) or max_lines < 1:
+            raise ValueError(f"ProgressLogger: max_lines must be a positive int, got {max_lines!r}")
         self.file = file
         self.bar = bar
         self.use_tqdm = use_tqdm
+        self.max_lines = max_lines
         self._out: TextIO = sys.stdout
         self._tqdm: Any = None
         self._start = 0.0
@@ -98,7 +108,7 @@ class ProgressLogger(Callback):
         self._out = self.file if self.file is not None else sys.stdout
         is_tty = bool(getattr(self._out, "isatty", lambda: False)())
         self._updating = is_tty if self.bar is None else self.bar
-        self._every = max(1, math.ceil(state.epochs / MAX_LINES))
+        self._every = max(1, math.ceil(state.epochs / self.max_lines))
         self._start = time.perf_counter()
         self._last_draw = -math.inf  # draw the first report at once
         self._width = 0
@@ -149,8 +159,10 @@ class ProgressLogger(Callback):
         summary = f"Trained {n_epochs} epoch{'s' if n_epochs != 1 else ''} in " + format_seconds(
             elapsed
         )
-        if state.stop_reason:
-            summary += f"; stopped at epoch {n_epochs}: {state.stop_reason}"
+        if state.stop_requested:  # by a callback, before the last epoch asked for
+            summary += f"; stopped early: {state.stop_reason}"
+        elif state.stop_reason:  # all epochs ran; a note such as restoring the best weights
+            summary += f"; {state.stop_reason}"
         print(summary, file=self._out, flush=True)
 
     def close(self) -> None:

@@ -205,7 +205,8 @@ class Sequential(Layer):
         """Print and return a table of layers, output shapes and parameter counts.
 
         ``n_x`` is the number of input features (rows of X), or the shape of one
-        example, ``(c, h, w)`` for images.
+        example, ``(c, h, w)`` for images. In a notebook (IPython), with the
+        default ``print_fn``, the table shows as HTML.
         """
         rows = [("#", "Layer", "Output shape", "Params")]
         shape: Shape | None = (n_x,) if isinstance(n_x, int) else tuple(n_x)
@@ -220,8 +221,13 @@ class Sequential(Layer):
         rule = "-" * (sum(widths) + 6)
         lines = [fmt.format(*rows[0]), rule, *(fmt.format(*r) for r in rows[1:]), rule,
                  f"Total parameters: {self.n_parameters():,}"]
-        text = "\n".join(lines)
-        print_fn(text)
+        from minigrad._notebook import Summary, in_ipython
+
+        text = Summary("\n".join(lines), rows[0], rows[1:], lines[-1])
+        if print_fn is print and in_ipython():
+            text.show()
+        else:
+            print_fn(text)
         return text
 
     def _index(self, layer: Layer | None) -> int:

@@ -44,7 +44,7 @@ def test_early_stopping_stops_and_restores_the_best_epoch() -> None:
     assert mg.evaluate(model, Xv, Yv, loss="mse")["loss"] == val[2]  # best weights are back
     assert history.stopped_early
     assert "EarlyStopping: val_loss did not improve for 2 epochs (best" in history.stop_reason
-    assert "restored the weights of epoch 3" in history.stop_reason
+    assert "restored the best weights (epoch 3)" in history.stop_reason
 
 
 def test_early_stopping_without_restoring_keeps_the_last_weights() -> None:

@@ -135,14 +135,55 @@ def test_bad_options_give_one_error_line_and_status_2(
     assert code == 2
     errors = [x for x in err.splitlines() if "error:" in x]
     assert len(errors) == 1 and message in errors[0]
-    assert err.startswith("usage: minigrad")
+    # a demo option's error shows the demo's usage, not the top level's
+    assert err.startswith("usage: minigrad demo" if argv[0] == "demo" else "usage: minigrad [-h]")
 
 
-def test_unknown_demo_is_one_line_and_status_1(capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_top_level_option_shows_the_top_level_usage(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run_main(capsys, "--bogus")
+    assert code == 2
+    assert err.startswith("usage: minigrad [-h]")
+    assert err.splitlines()[-1] == "minigrad: error: unrecognized arguments: --bogus"
+
+
+def test_unknown_demo_is_a_usage_error_with_status_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_main(capsys, "demo", "flower")
-    assert code == 1 and out == ""
-    assert err == ("minigrad demo: error: no demo named 'flower'; choose from planar, moons, "
-                   "spirals, xor, regression, digits\n")
+    assert code == 2 and out == ""
+    assert err.startswith("usage: minigrad demo")
+    assert err.splitlines()[-1] == (
+        "minigrad demo: error: no demo named 'flower'; choose from planar, moons, "
+        "spirals, xor, regression, digits")
+
+
+@pytest.mark.parametrize("where", ["file", "below a file"])
+def test_an_out_folder_that_cannot_be_written_fails_before_training(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    where: str,
+) -> None:
+    trained: list[object] = []
+    monkeypatch.setattr(demos, "run", lambda *args, **kwargs: trained.append(args))
+    (tmp_path / "notes.txt").write_text("not a folder")
+    out = tmp_path / "notes.txt" if where == "file" else tmp_path / "notes.txt" / "pictures"
+    code, stdout, err = run_main(capsys, "demo", "--out", str(out))
+    assert code == 2 and stdout == "" and trained == []
+    reason = ("it is a file, not a folder" if where == "file"
+              else f"{str(tmp_path / 'notes.txt')!r} is a file, not a folder")
+    assert err.splitlines()[-1] == (
+        f"minigrad demo: error: argument --out: cannot write the pictures to {str(out)!r}: "
+        f"{reason}")
+
+
+def test_an_out_folder_that_does_not_exist_yet_is_fine(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    trained: list[object] = []
+    monkeypatch.setattr(demos, "run", lambda *args, **kwargs: trained.append(kwargs["out"]))
+    out = tmp_path / "new" / "deeper"
+    code, _, _ = run_main(capsys, "demo", "--out", str(out))
+    assert code == 0 and trained == [out.resolve()]
+    assert not out.exists()  # checked, not created: the demo makes it when it draws
 
 
 def test_a_diverging_run_reports_without_a_traceback(
@@ -175,6 +216,9 @@ def test_python_dash_m_runs_the_demo_in_a_real_process(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "vs  logistic regression 47.0%" in done.stdout
+    # in a pipe the progress is a few plain lines: the first epoch, every sixth, the last
+    epochs = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("Epoch ")]
+    assert epochs == ["1/30", "6/30", "12/30", "18/30", "24/30", "30/30"]
     assert (tmp_path / "out" / "planar_boundary.png").exists()
 
 

@@ -11,9 +11,10 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import notebooks
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,11 +22,15 @@ EXAMPLES = ROOT / "examples"
 SCRIPTS = sorted(EXAMPLES.glob("[0-9][0-9]_*.py"))
 
 
+def example_env(tmp_path: Path, scale: float) -> dict[str, str]:
+    return dict(os.environ, MINIGRAD_EXAMPLE_SCALE=str(scale), MPLBACKEND="Agg",
+                MINIGRAD_EXAMPLE_OUT=str(tmp_path / "out"), PYTHONHASHSEED="0")
+
+
 def run_example(
     script: Path, tmp_path: Path, scale: float, prelude: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, MINIGRAD_EXAMPLE_SCALE=str(scale), MPLBACKEND="Agg",
-               MINIGRAD_EXAMPLE_OUT=str(tmp_path / "out"), PYTHONHASHSEED="0")
+    env = example_env(tmp_path, scale)
     code = f"{prelude}\nimport runpy\nrunpy.run_path({str(script)!r}, run_name='__main__')"
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)
@@ -63,8 +68,9 @@ def check_02(out: str, tmp_path: Path) -> None:
 def check_03(out: str, tmp_path: Path) -> None:
     assert re.search(r"^Mish: gradcheck passed", out, re.M)
     assert re.search(r"^BrokenMish: gradcheck FAILED", out, re.M)
-    assert out.count("BrokenMish(): dX wrong") == 1
-    assert "layer 1 (BrokenMish()): dX wrong" in out
+    assert out.count("BrokenMish(): dZ wrong") == 1
+    assert "layer 1 (BrokenMish()): dZ1 wrong at 32 of 32 entries" in out
+    assert "as a consequence of the above, not a further error" in out
     assert number(r"training accuracy ([0-9.]+%)", out) > 0.7
     assert "dZ1 = dA1 * (tanh(softplus(Z1)) + Z1 * sigmoid(Z1)" in out
     assert [p.name for p in pictures(tmp_path)] == ["broken_mish.png", "mish.png"]
@@ -73,7 +79,12 @@ def check_03(out: str, tmp_path: Path) -> None:
 def check_04(out: str, tmp_path: Path) -> None:
     if "skipped" in out:  # scikit-learn is an optional extra
         pytest.skip("scikit-learn is not installed")
-    assert number(r"test accuracy ([0-9.]+%)", out) > 0.85
+    accuracy = number(r"test accuracy ([0-9.]+%)", out)
+    assert accuracy > 0.85
+    right = re.search(r": (\d+) of (\d+) held-out images read right", out)
+    assert right, out
+    assert int(right.group(1)) / int(right.group(2)) == pytest.approx(accuracy, abs=6e-4)
+    assert "stopped at epoch" not in out
     assert "confusion matrix" in out
     assert [p.name for p in pictures(tmp_path)] == ["digits_training.png"]
 
@@ -118,12 +129,46 @@ def test_every_example_is_checked() -> None:
     assert [s.name for s in SCRIPTS] == sorted(CHECKS)
 
 
+@pytest.fixture(scope="module")
+def kernel() -> Iterator[notebooks.Kernel | None]:
+    """One Jupyter kernel for all the examples' notebooks (None without the tools)."""
+    if not notebooks.available():
+        yield None
+        return
+    shared = notebooks.Kernel({"MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"})
+    yield shared
+    shared.close()
+
+
+def run_notebook(script: Path, tmp_path: Path, scale: float, kernel: notebooks.Kernel) -> str:
+    """Execute the script's notebook in a Jupyter kernel; returns what its cells printed."""
+    import nbformat
+
+    notebook = nbformat.read(script.with_suffix(".ipynb"), as_version=4)
+    env = {key: value for key, value in example_env(tmp_path, scale).items()
+           if key.startswith("MINIGRAD_")}
+    kernel.run(notebook, tmp_path, env)
+    for cell in notebook.cells:
+        assert not notebooks.outputs(cell, "error"), f"{script.name}: {cell.source}"
+        for stream in notebooks.outputs(cell, "stream"):
+            assert stream.name == "stdout", f"{script.name} wrote to stderr: {stream.text}"
+    return str(notebooks.stdout(notebook))
+
+
 @pytest.mark.parametrize("name", sorted(CHECKS))
-def test_example_runs_and_makes_its_point(name: str, tmp_path: Path) -> None:
+def test_example_runs_and_makes_its_point(
+    name: str, tmp_path: Path, kernel: notebooks.Kernel | None
+) -> None:
+    """Each example runs once: as its notebook where Jupyter's tools are installed (the
+    notebook is the script's cells: tests/test_notebooks.py checks they are in step),
+    else as the script."""
     pytest.importorskip("matplotlib")
     scale, check = CHECKS[name]
-    result = run_example(EXAMPLES / name, tmp_path, scale)
-    check(result.stdout, tmp_path)
+    if kernel is not None:
+        out = run_notebook(EXAMPLES / name, tmp_path, scale, kernel)
+    else:
+        out = run_example(EXAMPLES / name, tmp_path, scale).stdout
+    check(out, tmp_path)
     for png in pictures(tmp_path):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000
 

@@ -12,6 +12,7 @@ from conftest import ACTIVATIONS, LAYERS, away_from_kinks, normal
 
 import minigrad as mg
 from minigrad.activations import BUILTIN_ACTIVATIONS
+from minigrad.gradcheck import GradCheckEntry, GradCheckResult
 from minigrad.init import INITIALIZERS
 from minigrad.losses import BUILTIN_LOSSES
 
@@ -212,7 +213,7 @@ def test_custom_activation_with_wrong_g_prime_fails_and_names_the_layer() -> Non
     assert "layer 3 (WrongCube())" in text.splitlines()[1]  # the first failure is the culprit
     assert report.worst is not None
     assert report.worst.part == "layer 3 (WrongCube())"
-    assert report.worst.name == "X"
+    assert report.worst.name == "Z2"  # the notes' name: dZ2 = dA2 * g'(Z2)
     # the layers checked on their own before it are fine
     own_failures = {e.part for e in report.failures if e.part.startswith("layer ")}
     assert own_failures == {"layer 3 (WrongCube())"}
@@ -221,7 +222,7 @@ def test_custom_activation_with_wrong_g_prime_fails_and_names_the_layer() -> Non
 def test_wrong_g_prime_alone_is_reported_with_its_class_name() -> None:
     report = mg.gradcheck(WrongCube(), normal(2, (2, 3)))
     assert not report
-    assert str(report).splitlines()[1].startswith("  WrongCube(): dX wrong at [")
+    assert str(report).splitlines()[1].startswith("  WrongCube(): dZ wrong at 6 of 6 entries")
 
 
 class RowScale(mg.Layer):
@@ -273,9 +274,11 @@ def test_custom_layer_with_a_wrong_parameter_gradient_fails_and_names_it() -> No
     assert report.worst is not None
     assert report.worst.part == "layer 1 (WrongRowScale())"
     assert report.worst.name == "s"
-    assert "layer 1 (WrongRowScale()): ds wrong at [" in str(report)
-    # the input gradient of the layer is right, so dX of layer 1 is not among the failures
-    assert not any(e.part == "layer 1 (WrongRowScale())" and e.name == "X" for e in report.failures)
+    assert "layer 1 (WrongRowScale()): ds wrong at 4 of 4 entries; worst at [" in str(report)
+    # the input gradient of the layer is right, so its dZ1 is not among the failures
+    assert not any(
+        e.part == "layer 1 (WrongRowScale())" and e.name == "Z1" for e in report.failures
+    )
 
 
 # -- kinks ---------------------------------------------------------------------------
@@ -395,7 +398,8 @@ def test_a_wrong_derivative_at_a_kink_is_still_reported() -> None:
     assert worst is not None
     assert worst.at_kink
     assert worst.index == (1, 3)
-    assert "at a kink: outside the one-sided slopes at [1, 3]" in str(report)
+    assert "ReLUWrongAtZero(): dZ wrong at 1 of 10 entries, for Z in [0, 0]; worst at a kink " \
+        "(outside the one-sided slopes) at [1, 3]: analytic " in str(report)
 
 
 # -- the report --------------------------------------------------------------------
@@ -427,7 +431,8 @@ def test_failing_report_format() -> None:
     ), lines[0]
     number = r"-?\d[\d.]*(e[-+]\d+)?"
     assert re.fullmatch(
-        rf"  WrongCube\(\): dX wrong at \[\d, \d\]: analytic {number}, "
+        rf"  WrongCube\(\): dZ wrong at 6 of 6 entries, for every Z checked \({number} to "
+        rf"{number}\); worst at \[\d, \d\]: analytic {number}, "
         rf"numerical {number} \(rel error \d\.\de[-+]\d\d\)",
         lines[1],
     ), lines[1]
@@ -451,14 +456,31 @@ def test_the_worst_entry_is_the_true_gradient_difference() -> None:
     assert worst.numeric == pytest.approx(G * (z * z + 1), rel=1e-8)
 
 
+class SlightlyOffTanh(mg.Tanh):
+    """g' off by a factor 1 + 1e-6: ten times the default tolerance."""
+
+    def g_prime(self, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
+        out: np.ndarray = (1 - A * A) * (1 + 1e-6)
+        return out
+
+
 def test_tolerance_decides_truthiness() -> None:
     X = normal(4, (3, 5))
-    loose = mg.gradcheck(mg.Tanh(), X)
-    strict = mg.gradcheck(mg.Tanh(), X, tolerance=0.0)
+    loose = mg.gradcheck(SlightlyOffTanh(), X, tolerance=1e-5)
+    strict = mg.gradcheck(SlightlyOffTanh(), X)
     assert loose
-    assert loose.max_relative_error > 0.0
     assert not strict
-    assert 0.0 < strict.max_relative_error <= 1e-7
+    assert strict.max_relative_error == pytest.approx(1e-6, rel=1e-3)
+
+
+def test_differences_within_rounding_pass_and_are_counted() -> None:
+    X = normal(4, (3, 5))
+    exact = mg.gradcheck(mg.Tanh(), X, tolerance=0.0)
+    # every entry differs from its central difference by rounding only
+    assert exact, str(exact)
+    assert 0.0 < exact.max_relative_error <= 1e-9
+    assert exact.n_rounding == 15
+    assert str(exact).endswith("over 15 entries, 15 within the cost's rounding")
 
 
 def test_max_entries_samples_each_array() -> None:
@@ -528,3 +550,162 @@ def test_non_finite_input_is_refused() -> None:
 def test_badly_shaped_input_is_refused(shape: tuple[int, ...]) -> None:
     with pytest.raises(mg.ShapeError, match="gradcheck"):
         mg.gradcheck(mg.Tanh(), np.ones(shape))
+
+
+# -- a report a learner can act on ---------------------------------------------------------
+
+
+class LeakyWithWrongSlope(mg.Activation):
+    """g(Z) = Z for Z > 0, 0.1 Z otherwise; g' says 0.2 on the left: wrong for Z < 0 only."""
+
+    def g(self, Z: np.ndarray) -> np.ndarray:
+        out: np.ndarray = np.where(Z > 0, Z, 0.1 * Z)
+        return out
+
+    def g_prime(self, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
+        out: np.ndarray = np.where(Z > 0, 1.0, 0.2)
+        return out
+
+
+def _broken_net(activation: mg.Layer) -> mg.Sequential:
+    return mg.Sequential([mg.Dense(3, 4, rng=0), activation, mg.Dense(4, 1, rng=1)])
+
+
+def test_the_report_counts_the_wrong_entries_and_says_for_which_Z() -> None:
+    Z = normal(0, (3, 8), scale=2.0)
+    report = mg.gradcheck(_broken_net(LeakyWithWrongSlope()), Z)
+    first = report.causes[0]
+    n_negative = int((mg.Dense(3, 4, rng=0).forward(Z) < 0).sum())
+    assert (first.n_wrong, first.n_entries) == (n_negative, 32)
+    assert first.where == "for Z < 0 only"
+    assert str(report).splitlines()[1].startswith(
+        f"  layer 1 (LeakyWithWrongSlope()): dZ1 wrong at {n_negative} of 32 entries, "
+        "for Z < 0 only; worst at ["
+    )
+
+
+def test_a_derivative_wrong_in_one_interval_names_the_interval() -> None:
+    class WrongBetween(Cube):  # g' off by one for 0.5 < Z < 1.5 only
+        def g_prime(self, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
+            out: np.ndarray = Z * Z + 1 + ((Z > 0.5) & (Z < 1.5))
+            return out
+
+    Z = np.array([[-1.0, -0.2, 0.7, 0.9, 1.2, 2.0]])
+    report = mg.gradcheck(WrongBetween(), Z)
+    assert report.causes[0].where == "for Z in [0.7, 1.2]"
+    assert "dZ wrong at 3 of 6 entries, for Z in [0.7, 1.2]; worst at [0, " in str(report)
+
+
+def test_the_model_level_failures_are_marked_as_consequences() -> None:
+    report = mg.gradcheck(_broken_net(WrongCube()), normal(1, (3, 6)))
+    lines = str(report).splitlines()
+    assert [e.part for e in report.causes] == ["layer 1 (WrongCube())"]
+    assert {e.name for e in report.consequences} == {"W1", "b1", "X"}
+    assert all(e.composite for e in report.consequences)
+    # one line for the cause, one for what follows from it: no "model, layer 0 ..." lines
+    assert len(lines) == 3
+    assert lines[2] == (
+        "  as a consequence of the above, not a further error: the whole model's dW1, db1 and "
+        "dX are wrong too (backprop computes them from the wrong gradient)"
+    )
+    assert not any(line.startswith("  model") for line in lines)
+
+
+def test_model_failures_without_a_layer_to_blame_are_reported_as_they_are() -> None:
+    entry = GradCheckEntry("model", "X", (0, 0), 1.0, 2.0, 0.5, n_wrong=1, n_entries=4,
+                           composite=True)
+    report = GradCheckResult(entries=(entry,), tolerance=1e-7, n_checked=4, n_kinks=0)
+    assert report.causes == ()
+    assert report.consequences == ()
+    assert str(report).splitlines()[1] == (
+        "  model: dX wrong at 1 of 4 entries; worst at [0, 0]: analytic 1, numerical 2 "
+        "(rel error 5.0e-01)"
+    )
+
+
+def test_the_report_uses_the_notes_names() -> None:
+    net = mg.Sequential([mg.Dense(2, 3, rng=0), mg.Tanh(), mg.Dense(3, 1, rng=1), mg.Sigmoid()])
+    X = normal(2, (2, 5))
+    report = mg.gradcheck(net, X, _binary(3, (1, 5)), L.BinaryCrossEntropy())
+    names = [(e.part.split(" (")[0], e.name) for e in report.entries]
+    assert names == [
+        ("layer 0", "W1"), ("layer 0", "b1"), ("layer 0", "X"),
+        ("layer 1", "Z1"), ("layer 2", "W2"), ("layer 2", "b2"), ("layer 2", "A1"),
+        ("layer 3", "Z2"), ("loss BinaryCrossEntropy()", "A"),
+        ("model, layer 0", "W1"), ("model, layer 0", "b1"), ("model, layer 2", "W2"),
+        ("model, layer 2", "b2"), ("model", "X"),
+    ]
+
+
+def _tutorial_net_after_training(seed: int) -> tuple[mg.Sequential, np.ndarray, np.ndarray]:
+    """docs/tutorial.md's circle data and 2-4-1 tanh net, trained by plain gradient descent."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(2, 200))
+    Y = (np.sum(X**2, axis=0, keepdims=True) < 1.4).astype(float)
+    net = mg.Sequential([mg.Dense(2, 4, rng=0), mg.Tanh(), mg.Dense(4, 1, rng=1), mg.Sigmoid()])
+    net[0].W[...] = rng.normal(size=(4, 2)) * 0.5
+    net[2].W[...] = rng.normal(size=(1, 4)) * 0.5
+    loss = L.BinaryCrossEntropy()
+    for _ in range(3000):
+        loss.forward(net.forward(X), Y)
+        net.backward(loss.backward())
+        for p in net.parameters():
+            p.value -= p.grad
+    return net, X[:, :20], Y[:, :20]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_trained_tutorial_net_passes_with_no_kinks(seed: int) -> None:
+    # trained, the sigmoid puts some outputs within 1e-8 of 0 or 1: the loss's steps must
+    # shrink to stay inside [0, 1], and rounding must not be taken for an error or a kink
+    net, X, Y = _tutorial_net_after_training(seed)
+    A = net.forward(X)
+    report = mg.gradcheck(net, X, Y, L.BinaryCrossEntropy())
+    assert report, str(report)
+    assert report.n_kinks == 0
+    assert ", at kinks" not in str(report)
+    assert min(A.min(), 1 - A.max()) < 1e-4  # the case the issue met
+
+
+@pytest.mark.parametrize("p", [1e-7, 1e-8, 2e-9])
+def test_probabilities_next_to_0_and_1_pass_for_bce(p: float) -> None:
+    A = np.array([[p, 1 - p, 0.3, 1 - 4 * p]])
+    Y = np.array([[0.0, 1.0, 1.0, 1.0]])
+    report = mg.gradcheck(mg.Identity(), A, Y, L.BinaryCrossEntropy())
+    assert report, str(report)
+    assert report.n_kinks == 0
+
+
+def test_the_report_shows_as_a_table_in_a_notebook() -> None:
+    report = mg.gradcheck(_broken_net(LeakyWithWrongSlope()), normal(0, (3, 8), scale=2.0))
+    html = report._repr_html_()
+    assert html.startswith('<p><b style="color:#cf222e">gradcheck FAILED</b>')
+    assert "<td>layer 1 (LeakyWithWrongSlope())</td><td>dZ1</td>" in html
+    assert "<td>for Z &lt; 0 only</td>" in html
+    assert "as a consequence of the above" in html
+    passed = mg.gradcheck(mg.Tanh(), normal(1, (2, 3)))._repr_html_()
+    assert passed.startswith('<p><b style="color:#1a7f37">gradcheck passed</b>')
+    assert "<table>" not in passed
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_a_small_error_in_a_trained_net_is_still_caught(seed: int) -> None:
+    # the rounding allowances near 0 and 1 must not hide a derivative 1e-6 off
+    net, X, Y = _tutorial_net_after_training(seed)
+    off = mg.Sequential([net[0], SlightlyOffTanh(), net[2], net[3]])
+    report = mg.gradcheck(off, X, Y, L.BinaryCrossEntropy())
+    assert not report
+    assert report.worst is not None and report.worst.part == "layer 1 (SlightlyOffTanh())"
+
+
+def test_a_trained_softmax_net_with_tiny_gradients_passes_with_no_kinks() -> None:
+    # trained to a loss near 0: the model's gradients are ~1e-7 and rounding of the cost
+    # (whose terms are larger than J itself) must be neither an error nor a kink
+    X, y = mg.datasets.moons(60, noise=0.1, seed=0)
+    labels = np.asarray(y).reshape(-1).astype(int)
+    net = mg.Sequential([mg.Dense(2, 6, rng=1), mg.Tanh(), mg.Dense(6, 2, rng=11), mg.Softmax()])
+    mg.fit(net, X, labels, loss=L.CategoricalCrossEntropy(),
+           optimizer=mg.optim.Adam(net.parameters(), lr=0.05), epochs=300, verbose=False)
+    report = mg.gradcheck(net, X[:, :20], labels[:20], L.CategoricalCrossEntropy())
+    assert report, str(report)
+    assert report.n_kinks == 0, str(report)

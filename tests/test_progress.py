@@ -62,6 +62,21 @@ def test_long_runs_print_about_fifty_lines(capsys: pytest.CaptureFixture[str]) -
     assert epochs == [1, *range(3, 121, 3)]  # every ceil(120 / 50) = 3rd epoch, and the last
 
 
+def test_max_lines_sets_how_many_lines_a_long_run_prints(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    train(120, verbose=False, callbacks=[ProgressLogger(max_lines=5)])
+    lines = capsys.readouterr().out.splitlines()
+    epochs = [int(line.split()[1].split("/")[0]) for line in lines[:-1]]
+    assert epochs == [1, 24, 48, 72, 96, 120]  # every ceil(120 / 5) = 24th epoch, and the first
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_max_lines_must_be_a_positive_int(bad: object) -> None:
+    with pytest.raises(ValueError, match=f"max_lines must be a positive int, got {bad!r}"):
+        ProgressLogger(max_lines=bad)  # type: ignore[arg-type]
+
+
 def test_an_early_stop_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
     class StopAtTwo(mg.Callback):
         def on_epoch_end(self, state: mg.TrainState) -> None:
@@ -71,7 +86,22 @@ def test_an_early_stop_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
     train(10, callbacks=[StopAtTwo()])
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].startswith("Epoch 2/10 - ")  # the stopping epoch is always shown
-    assert re.match(r"^Trained 2 epochs in .*; stopped at epoch 2: two is enough$", lines[-1])
+    assert re.match(r"^Trained 2 epochs in .*; stopped early: two is enough$", lines[-1])
+
+
+def test_all_epochs_run_then_the_best_weights_restored_is_not_called_a_stop(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class WorseAtTheEnd(mg.Callback):  # epoch 2 is the best; the last two are worse
+        def on_epoch_end(self, state: mg.TrainState) -> None:
+            state.logs["loss"] = [3.0, 1.0, 2.0, 2.5][state.epoch]
+
+    stopper = mg.EarlyStopping(monitor="loss", patience=5)
+    train(4, callbacks=[WorseAtTheEnd(), stopper])
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert re.fullmatch(r"Trained 4 epochs in \d+\.\d\ds; restored the best weights \(epoch 2\)",
+                        last), last
+    assert "stopped" not in last
 
 
 def test_one_updating_line_with_tqdm_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
