@@ -73,7 +73,7 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
                           "data.to_nchw"]),
     ("Plots", "Need matplotlib: `pip install \"minigrad[plot]\"`.",
      ["plot.decision_boundary", "plot.training_curves", "plot.activation",
-      "plot.fit_curve"]),
+      "plot.fit_curve", "plot.graph"]),
     ("Errors", "See [troubleshooting](troubleshooting.md) and [errors](errors.md).",
      ["InputError", "ShapeError", "DTypeError", "StateError", "ModelFileError",
       "DivergenceError", "ExportError"]),

@@ -40,7 +40,7 @@ _CLASSES: dict[str, type[Layer]] = {}
 _OPTIMIZERS: dict[str, type[Any]] = {}
 """Registered name -> optimizer class, for the optimizer named in a checkpoint."""
 
-_ABSTRACT = frozenset({"Layer", "Activation", "Merge", "Optimizer"})
+_ABSTRACT = frozenset({"Layer", "Activation", "Optimizer"})
 _builtins_loaded = False
 
 
