@@ -58,8 +58,6 @@ def test_a_use_restored_from_its_snapshot_gives_that_use_s_gradients() -> None:
             np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.xfail(reason="Graph on main (31be1e0) gets a shared layer's gradients wrong; "
-                          "a shared Dense fails the same way", strict=False)
 def test_a_conv_layer_shared_by_two_paths_sums_its_gradients() -> None:
     shared = mg.Conv2D(1, 1, 3, padding="same", rng=0)
     x = mg.Input((1, 5, 5))
