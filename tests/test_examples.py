@@ -105,6 +105,15 @@ def check_06(out: str, tmp_path: Path) -> None:
     assert len(pictures(tmp_path)) == 1
 
 
+def check_07(out: str, tmp_path: Path) -> None:
+    if "skipped" in out.splitlines()[0]:  # scikit-learn is an optional extra
+        pytest.skip("scikit-learn is not installed")
+    assert "digits: X (1, 8, 8, 1797)" in out  # images, examples on the last axis
+    assert re.search(r"^gradcheck passed", out, re.M)
+    assert number(r"test accuracy ([0-9.]+%): \d+ of \d+ test images misclassified", out) > 0.9
+    assert [p.name for p in pictures(tmp_path)] == ["cnn_filters.png", "cnn_misclassified.png"]
+
+
 def check_08(out: str, tmp_path: Path) -> None:
     if "skipped" in out:  # scikit-learn is an optional extra
         pytest.skip("scikit-learn is not installed")
@@ -133,6 +142,7 @@ CHECKS: dict[str, tuple[float, Callable[[str, Path], None]]] = {
     "04_deep_digits.py": (0.1, check_04),
     "05_regression.py": (0.1, check_05),
     "06_dropout_batchnorm.py": (0.2, check_06),
+    "07_cnn_digits.py": (0.2, check_07),
     "08_residual_digits.py": (0.1, check_08),
     "09_two_inputs.py": (0.1, check_09),
 }
