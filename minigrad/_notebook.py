@@ -6,22 +6,17 @@ already part of the session, so scripts pay nothing and need nothing new.
 
 * :class:`Summary` is what ``Sequential.summary()`` returns: the text table
   (a ``str``), shown as an HTML table in a notebook;
-* :func:`history_html` renders a ``History``: the first and last epochs as a
-  table, and the training curves as a picture when matplotlib is installed.
+* :func:`table_html` is the HTML table that ``History`` shows too.
 """
 
 from __future__ import annotations
 
-import base64
 import importlib
-import io
-import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-HISTORY_ROWS = 10
 """A History shows this many epochs in its table: the first few and the last."""
 
 
@@ -43,6 +38,19 @@ def table_html(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[
         "<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>" for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def show_summary(
+    lines: list[str], header: Sequence[str], rows: Sequence[Sequence[str]], print_fn: Any
+) -> Summary:
+    """A summary table as text, shown by ``print_fn`` (as HTML in a notebook with the default
+    ``print``; not at all with None) and returned."""
+    text = Summary("\n".join(lines), header, rows, lines[-1])
+    if print_fn is print and in_ipython():
+        text.show()
+    elif print_fn is not None:
+        print_fn(text)
+    return text
 
 
 class Summary(str):
@@ -95,50 +103,3 @@ def _execution_count() -> int | None:
     shell = importlib.import_module("IPython").get_ipython()
     count = getattr(shell, "execution_count", None)
     return count if isinstance(count, int) else None
-
-
-def history_html(history: Mapping[str, Sequence[float]], epochs: Sequence[int],
-                 stop_reason: str) -> str:
-    """A History as a small table (first and last epochs), with its curves when it can draw."""
-    names = [name for name in history if name != "time"]
-    n = len(epochs)
-    if n <= HISTORY_ROWS:
-        shown = list(range(n))
-    else:
-        shown = [*range(HISTORY_ROWS // 2), -1, *range(n - HISTORY_ROWS // 2, n)]
-    rows = []
-    for i in shown:
-        if i < 0:
-            rows.append(["...", *("" for _ in names)])
-        else:
-            rows.append([str(epochs[i]), *(_number(history[name][i]) for name in names)])
-    parts = [f"<p><b>History</b>: {n} epoch{'s' if n != 1 else ''}"
-             + (f"; {escape(stop_reason)}" if stop_reason else "") + "</p>"]
-    if n:
-        parts.append(table_html(["epoch", *names], rows, right=set(range(len(names) + 1))))
-        picture = _curves_png(history)
-        if picture:
-            parts.append(f'<img alt="training curves" src="data:image/png;base64,{picture}"/>')
-    return "".join(parts)
-
-
-def _number(value: float) -> str:
-    if not math.isfinite(value) or value == 0 or 1e-3 <= abs(value) < 1e5:
-        return f"{value:.4f}"
-    return f"{value:.3e}"
-
-
-def _curves_png(history: Mapping[str, Sequence[float]]) -> str:
-    """The training curves as base64 PNG, or "" without matplotlib (or nothing to draw)."""
-    from minigrad import plot
-    from minigrad.errors import InputError
-
-    try:
-        figure = plot.training_curves(history, dpi=72)
-    except ImportError:  # matplotlib is an optional extra: the table is enough
-        return ""
-    except InputError:  # only times and learning rates: no curve to draw
-        return ""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")

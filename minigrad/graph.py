@@ -31,6 +31,7 @@ from attrs import define, field
 from typing_extensions import override
 
 from minigrad._checks import as_float_batch
+from minigrad._notebook import show_summary
 from minigrad._typing import Array
 from minigrad.equations import Tape, Var
 from minigrad.errors import DTypeError, InputError, ShapeError
@@ -426,7 +427,11 @@ class Graph(Layer):
         return f"(at node {node.name!r} of {self._short()}: {_describe(node)})"
 
     def summary(self, *, print_fn: Any = print) -> str:
-        """Print and return a table of nodes: layer, output shape, parameters, inputs."""
+        """Print and return a table of nodes: layer, output shape, parameters, inputs.
+
+        In a notebook (IPython), with the default ``print_fn``, the table shows as
+        HTML; ``print_fn=None`` only returns it.
+        """
         rows = [("Node", "Layer", "Output shape", "Params", "Connected to")]
         counted: set[int] = set()
         for node in self.nodes:
@@ -444,9 +449,7 @@ class Graph(Layer):
         rule = "-" * (sum(widths) + 8)
         lines = [fmt.format(*rows[0]), rule, *(fmt.format(*r).rstrip() for r in rows[1:]), rule,
                  f"Total parameters: {self.n_parameters():,}"]
-        text = "\n".join(lines)
-        print_fn(text)
-        return text
+        return show_summary(lines, rows[0], rows[1:], print_fn)
 
 
 # -- helpers --------------------------------------------------------------------------

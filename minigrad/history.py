@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import base64
+import io
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from html import escape
 
 from attrs import define, field
 
+from minigrad._notebook import table_html
 from minigrad.errors import InputError
 
 
@@ -68,6 +73,55 @@ class History(Mapping[str, list[float]]):
 
     def _repr_html_(self) -> str:
         """Jupyter's display: the first and last epochs as a table, and the curves."""
-        from minigrad._notebook import history_html
-
         return history_html(self.logs, self.epochs, self.stop_reason)
+
+
+HISTORY_ROWS = 10
+"""A History shown in a notebook lists its first and last epochs, this many in all."""
+
+
+def history_html(history: Mapping[str, Sequence[float]], epochs: Sequence[int],
+                 stop_reason: str) -> str:
+    """A History as a small table (first and last epochs), with its curves when it can draw."""
+    names = [name for name in history if name != "time"]
+    n = len(epochs)
+    if n <= HISTORY_ROWS:
+        shown = list(range(n))
+    else:
+        shown = [*range(HISTORY_ROWS // 2), -1, *range(n - HISTORY_ROWS // 2, n)]
+    rows = []
+    for i in shown:
+        if i < 0:
+            rows.append(["...", *("" for _ in names)])
+        else:
+            rows.append([str(epochs[i]), *(_number(history[name][i]) for name in names)])
+    parts = [f"<p><b>History</b>: {n} epoch{'s' if n != 1 else ''}"
+             + (f"; {escape(stop_reason)}" if stop_reason else "") + "</p>"]
+    if n:
+        parts.append(table_html(["epoch", *names], rows, right=set(range(len(names) + 1))))
+        picture = _curves_png(history)
+        if picture:
+            parts.append(f'<img alt="training curves" src="data:image/png;base64,{picture}"/>')
+    return "".join(parts)
+
+
+def _number(value: float) -> str:
+    if not math.isfinite(value) or value == 0 or 1e-3 <= abs(value) < 1e5:
+        return f"{value:.4f}"
+    return f"{value:.3e}"
+
+
+def _curves_png(history: Mapping[str, Sequence[float]]) -> str:
+    """The training curves as base64 PNG, or "" without matplotlib (or nothing to draw)."""
+    from minigrad import plot
+    from minigrad.errors import InputError
+
+    try:
+        figure = plot.training_curves(history, dpi=72)
+    except ImportError:  # matplotlib is an optional extra: the table is enough
+        return ""
+    except InputError:  # only times and learning rates: no curve to draw
+        return ""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -14,6 +14,7 @@ from typing import Any, Literal, Self, overload
 from attrs import define, field
 from typing_extensions import override
 
+from minigrad._notebook import show_summary
 from minigrad._typing import Array
 from minigrad.equations import Tape, generic_lines
 from minigrad.errors import DTypeError, ShapeError
@@ -221,14 +222,7 @@ class Sequential(Layer):
         rule = "-" * (sum(widths) + 6)
         lines = [fmt.format(*rows[0]), rule, *(fmt.format(*r) for r in rows[1:]), rule,
                  f"Total parameters: {self.n_parameters():,}"]
-        from minigrad._notebook import Summary, in_ipython
-
-        text = Summary("\n".join(lines), rows[0], rows[1:], lines[-1])
-        if print_fn is print and in_ipython():
-            text.show()
-        else:
-            print_fn(text)
-        return text
+        return show_summary(lines, rows[0], rows[1:], print_fn)
 
     def _index(self, layer: Layer | None) -> int:
         """The position of ``layer`` (each layer object appears once), or -1."""

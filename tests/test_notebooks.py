@@ -16,7 +16,8 @@ import notebooks
 import pytest
 
 import minigrad as mg
-from minigrad._notebook import HISTORY_ROWS, Summary, history_html
+from minigrad._notebook import Summary
+from minigrad.history import HISTORY_ROWS, history_html
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
