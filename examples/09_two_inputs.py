@@ -76,7 +76,7 @@ e_left, e_right = mg.Tanh()(encoder(left)), mg.Tanh()(encoder(right))
 merged = mg.Concat()([mg.Multiply()([e_left, e_right]), mg.Add()([e_left, e_right])])
 p_same = mg.Sigmoid()(mg.Dense(16, 1)(mg.Tanh()(mg.Dense(64, 16)(merged))))
 model = mg.Graph(inputs=[left, right], outputs=p_same)
-model.summary()
+print(model.summary(print_fn=None))  # as text, in a notebook too
 
 # %% [markdown]
 # ## Training: Adam on minibatches of 64, the inputs given as a dict by name
