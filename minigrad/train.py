@@ -237,7 +237,7 @@ def _train(
                     call(state)
                 watch.before_step()
                 J, outputs = watch.step(step, X_b, Y_b, state)  # forward, loss, backward
-                optimizer.step()
+                watch.apply(X_b, Y_b, state)  # optimizer.step(), unless it writes NaN or inf
                 total += J * n
                 for i, (_, k, metric) in enumerate(named_metrics):
                     sums[i] += metric(outputs[k], Y_b[k]) * n
