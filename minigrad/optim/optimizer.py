@@ -145,8 +145,7 @@ class Optimizer:
         Raises DivergenceError, and changes nothing (weights, buffers, step
         count), when the update or a buffer would hold NaN or inf.
         """
-        bad = self.try_step()
-        if bad is not None:
+        if (bad := self.try_step()) is not None:
             raise DivergenceError(
                 f"{type(self).__name__}.step: the update of parameter "
                 f"{self.params.index(bad)} ({bad!r}) holds NaN or inf, or would overflow it "
@@ -165,10 +164,26 @@ class Optimizer:
             self._update()
             return None
         self._propose()
+        # the fast check: one dot per dtype (see _rejected), the entries only on a miss
+        for flat in self._scratch_flat:
+            if not math.isfinite(flat.dot(flat)) or flat.dtype.itemsize <= 2:
+                return self._refuse_or_pass()
+        for name in self.CHECKED:
+            for flat in self._next_flat[name]:
+                if not math.isfinite(flat.dot(flat)):
+                    return self._refuse_or_pass()
+        self._commit()
+        return None
+
+    def _refuse_or_pass(self) -> Parameter | None:
         bad = self._rejected()
         if bad is not None:
             object.__setattr__(self, "step_count", self.step_count - 1)
             return bad
+        self._commit()
+        return None
+
+    def _commit(self) -> None:
         if self.REPLACES:
             for p, new in zip(self.params, self._scratch, strict=True):
                 np.copyto(p.value, new)
@@ -178,7 +193,6 @@ class Optimizer:
         for name in self._next:  # the next buffers become the current ones
             self.buffers[name], self._next[name] = self._next[name], self.buffers[name]
             self._flat[name], self._next_flat[name] = self._next_flat[name], self._flat[name]
-        return None
 
     def _propose(self) -> None:
         """Write the updates into ``_scratch`` and the next buffers into ``_next``."""
