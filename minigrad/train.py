@@ -45,6 +45,7 @@ from minigrad._fit_checks import (
     objective_of,
     prepare,
     prepare_validation,
+    refuse_one_class,
 )
 from minigrad._interrupt import DeferredInterrupt
 from minigrad.callbacks import HOOKS, Callback, TrainState, hooks
@@ -125,6 +126,7 @@ def fit(
     """
     data = prepare("fit", model, X, Y)
     objective = objective_of(model, loss, loss_weights, data)
+    refuse_one_class(model, objective, data)
     val = None if validation is None else prepare_validation(model, validation)
     check_int("epochs", epochs, low=1)
     check_int("initial_epoch", initial_epoch, low=0)
