@@ -265,6 +265,9 @@ def _train(
             with np.errstate(**caller_errors):
                 for call in end_epoch:
                     call(state)
+            if interrupt.requested and not state.stop_requested:  # Ctrl-C after the last step
+                state.stop(f"interrupted (Ctrl-C) after epoch {epoch + 1}: the model and "
+                           "optimizer are at that epoch's end")
             if state.stop_requested:
                 break
 

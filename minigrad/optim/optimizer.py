@@ -143,9 +143,12 @@ class Optimizer:
         """Apply one update to every parameter, in place, from its current ``grad``.
 
         Raises DivergenceError, and changes nothing (weights, buffers, step
-        count), when the update or a buffer would hold NaN or inf.
+        count), when the update or a buffer would hold NaN or inf. The
+        overflow that makes it so is refused by that error, not warned about.
         """
-        if (bad := self.try_step()) is not None:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            bad = self.try_step()
+        if bad is not None:
             raise DivergenceError(
                 f"{type(self).__name__}.step: the update of parameter "
                 f"{self.params.index(bad)} ({bad!r}) holds NaN or inf, or would overflow it "
@@ -155,7 +158,8 @@ class Optimizer:
 
     def try_step(self) -> Parameter | None:
         """``step()``, but return the first parameter whose update is not finite instead of
-        raising (nothing is changed then); None when the step was applied."""
+        raising (nothing is changed then); None when the step was applied. NumPy's
+        overflow warnings are the caller's to silence (fit does, for the whole loop)."""
         if self.max_grad_norm is not None:
             clip_grad_norm(self.params, self.max_grad_norm)
         # a plain counter: skip the attrs on-setattr hooks meant for the hyperparameters
