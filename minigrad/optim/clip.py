@@ -20,8 +20,8 @@ from minigrad.layer import Parameter
 def global_norm(params: Iterable[Parameter]) -> float:
     """sqrt(sum of squared gradient entries over all ``params``); inf or nan if any is.
 
-    Finite gradients always give a finite norm (as a Python float), even where
-    their squares would overflow the gradients' dtype.
+    Finite gradients give their finite norm (a Python float) even where their
+    squares overflow the gradients' dtype (float32 entries of 1e19 or more).
 
     >>> import numpy as np, minigrad as mg
     >>> p = mg.Parameter("w", np.zeros(2), np.array([3.0, 4.0]))
