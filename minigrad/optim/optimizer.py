@@ -143,12 +143,10 @@ class Optimizer:
         """Apply one update to every parameter, in place, from its current ``grad``.
 
         Raises DivergenceError, and changes nothing (weights, buffers, step
-        count), when the update or a buffer would hold NaN or inf. The
-        overflow that makes it so is refused by that error, not warned about.
+        count), when the update or a buffer would hold NaN or inf (NumPy may
+        warn of the overflow first; inside ``fit`` it does not).
         """
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            bad = self.try_step()
-        if bad is not None:
+        if (bad := self.try_step()) is not None:
             raise DivergenceError(
                 f"{type(self).__name__}.step: the update of parameter "
                 f"{self.params.index(bad)} ({bad!r}) holds NaN or inf, or would overflow it "
@@ -158,29 +156,28 @@ class Optimizer:
 
     def try_step(self) -> Parameter | None:
         """``step()``, but return the first parameter whose update is not finite instead of
-        raising (nothing is changed then); None when the step was applied. NumPy's
-        overflow warnings are the caller's to silence (fit does, for the whole loop)."""
+        raising (nothing is changed then); None when the step was applied."""
         if self.max_grad_norm is not None:
             clip_grad_norm(self.params, self.max_grad_norm)
-        # a plain counter: skip the attrs on-setattr hooks meant for the hyperparameters
+        # a plain counter: skip the attrs on-setattr hooks meant for the hyperparameters;
+        # counted before _propose (Adam's t), taken back if the step is refused or raises
         object.__setattr__(self, "step_count", self.step_count + 1)
         if type(self)._propose is Optimizer._propose:  # an old-style subclass: in place
             self._update()
             return None
-        self._propose()
-        # the fast check: one dot per dtype (see _rejected), the entries only on a miss
-        for flat in self._scratch_flat:
-            if not math.isfinite(flat.dot(flat)) or flat.dtype.itemsize <= 2:
-                return self._refuse_or_pass()
-        for name in self.CHECKED:
-            for flat in self._next_flat[name]:
-                if not math.isfinite(flat.dot(flat)):
-                    return self._refuse_or_pass()
-        self._commit()
-        return None
-
-    def _refuse_or_pass(self) -> Parameter | None:
-        bad = self._rejected()
+        try:
+            self._propose()
+            # the fast check: one dot per dtype (see _rejected), the entries only on a miss
+            finite = True
+            for flat in self._scratch_flat:
+                finite = finite and math.isfinite(flat.dot(flat)) and flat.dtype.itemsize > 2
+            for name in self.CHECKED:
+                for flat in self._next_flat[name]:
+                    finite = finite and math.isfinite(flat.dot(flat))
+            bad = None if finite else self._rejected()
+        except BaseException:  # a warning turned error, Ctrl-C: nothing was committed
+            object.__setattr__(self, "step_count", self.step_count - 1)
+            raise
         if bad is not None:
             object.__setattr__(self, "step_count", self.step_count - 1)
             return bad
