@@ -172,7 +172,7 @@ class Optimizer:
             for flat in self._scratch_flat:
                 finite = finite and math.isfinite(flat.dot(flat)) and flat.dtype.itemsize > 2
             for name in self.CHECKED:
-                for flat in self._next_flat[name]:
+                for flat in self._next_flat.get(name, ()):
                     finite = finite and math.isfinite(flat.dot(flat))
             bad = None if finite else self._rejected()
         except BaseException:  # a warning turned error, Ctrl-C: nothing was committed
@@ -205,13 +205,20 @@ class Optimizer:
     def _rejected(self) -> Parameter | None:
         """The first parameter whose proposed step is not finite, or None.
 
-        The sum of squares of all the updates of one dtype is finite exactly
-        when every update is and none exceeds sqrt(max) (1.8e19 in float32);
+        When the sum of squares of all the updates of one dtype is finite,
+        every update is finite and below sqrt(max) (1.8e19 in float32), and
         then W - d cannot overflow either, since a float near the largest
         number has a spacing far above sqrt(max). Only when the sum is not
         finite (or for float16, where that spacing is small) are the entries
-        looked at.
+        looked at, which tells a bad entry from squares that merely overflowed.
+        (Outside fit, NumPy then warns of the overflow in the dot product; an
+        update that large, beyond 1.8e19 in float32, is divergence in all but
+        name, and the step is applied if every entry is finite.)
         """
+        with np.errstate(over="ignore", invalid="ignore"):  # the rare path: no warnings
+            return self._first_bad()
+
+    def _first_bad(self) -> Parameter | None:
         checks = [(flat, self._scratch) for flat in self._scratch_flat]
         checks += [(flat, self._next[name]) for name in self.CHECKED if name in self._next
                    for flat in self._next_flat[name]]
@@ -223,10 +230,10 @@ class Optimizer:
                     continue
                 if not np.isfinite(view).all():
                     return p
-                if views is self._scratch and not self.REPLACES:
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        if not np.isfinite(p.value - view).all():
-                            return p
+                if views is self._scratch and not self.REPLACES and not np.isfinite(
+                    p.value - view
+                ).all():
+                    return p
         return None
 
     def _active_buffers(self) -> tuple[str, ...]:
