@@ -202,6 +202,13 @@ def check_optimizer(model: Layer, optimizer: Any) -> None:
             f"fit: optimizer must be a minigrad optimizer such as "
             f"mg.optim.SGD(model.parameters(), lr=0.1), got {type(optimizer).__name__}"
         )
+    for name, p in model.named_parameters():
+        if not p.value.flags.writeable:  # found mid-step, it would tear the update
+            raise InputError(
+                f"fit: parameter {name} ({p!r}) is read-only, so the optimizer cannot update it "
+                "in place; give it a writable array first (p.value = p.value.copy() for that "
+                "Parameter p)"
+            )
     ours = {id(p) for p in model.parameters()}
     strangers = [p for p in optimizer.params if id(p) not in ours]
     if strangers:

@@ -378,6 +378,20 @@ def test_fit_one_class_softmax(from_logits: bool) -> None:
     _assert_same(_state(model, opt), before)
 
 
+def test_fit_read_only_weights() -> None:
+    """A read-only weight array would fail mid-update, after the others were written."""
+    X, Y = RNG.normal(size=(2, 8)), RNG.normal(size=(1, 8))
+    model = mg.Sequential([mg.Dense(2, 3, rng=0), mg.Tanh(), mg.Dense(3, 1, rng=1)])
+    model[2].b.flags.writeable = False  # type: ignore[union-attr]
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    before = _state(model, opt)
+    with pytest.raises(InputError, match=(
+        r"fit: parameter 2.b \(Parameter\('b', shape=\(1, 1\), dtype=float64\)\) is read-only"
+    )):
+        mg.fit(model, X, Y, loss="mse", optimizer=opt, epochs=1, verbose=False)
+    _assert_same(_state(model, opt), before)
+
+
 # -- the table ----------------------------------------------------------------------------
 
 
