@@ -64,6 +64,13 @@ def as_float_batch(
     return arr.astype(target, copy=False)
 
 
+def as_plain_array(Y: Any) -> Any:
+    """``Y`` as a plain ndarray: ``np.matrix`` (and other subclasses) as a view, whose
+    ``*`` and reductions would otherwise behave as matrices; lists through np.asarray."""
+    arr = Y if isinstance(Y, np.ndarray) else np.asarray(Y)
+    return arr if type(arr) is np.ndarray else arr.view(np.ndarray)
+
+
 def check_rows(owner: object, A: Array, n_rows: int, what: str) -> None:
     """Refuse ``A`` unless it has ``n_rows`` rows, hinting at a transpose when it fits."""
     if A.shape[0] != n_rows:

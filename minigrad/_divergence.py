@@ -7,7 +7,9 @@ inf), and the sum of each buffer (BatchNorm's running statistics, which a
 forward pass updates and which can overflow while the loss stays finite).
 On a hit it replays the batch to name the first layer whose output or
 gradient went non-finite, puts back the buffers, and raises
-:class:`minigrad.errors.DivergenceError`.
+:class:`minigrad.errors.DivergenceError`. The optimizer's step is checked
+too (:meth:`minigrad.optim.Optimizer.try_step`): an update that would write
+NaN or inf (a learning rate of 1e39 in float32) is not applied.
 """
 
 from __future__ import annotations
@@ -81,8 +83,31 @@ class DivergenceWatch:
         self.gradients(X, Y, state)
         for name, array in self.buffers.items():
             if not math.isfinite(float(np.add.reduce(array, axis=None))):
-                self.fail(state, f"the running statistic {name} overflowed", X, Y)
+                self.fail(state, f"the running statistic {name} overflowed", X, Y,
+                          where=self._buffer_owner(array, X), hint=(
+                              "The data reaching that layer is too large for "
+                              f"{array.dtype}: scale the inputs (standardize X), or train in "
+                              "float64; if it grew during training, lower the learning rate"))
         return J, outputs
+
+    def apply(self, X: list[Array], Y: list[Any], state: TrainState) -> None:
+        """``optimizer.step()``, refused (nothing changed) when it would write NaN or inf."""
+        bad = self.optimizer.try_step()
+        if bad is not None:
+            owner = next((label for label, p in _labelled_parameters(self.model)
+                          if p is bad), repr(bad))
+            self.fail(state, f"the update {type(self.optimizer).__name__} computed holds NaN or "
+                      "inf (or would overflow the weights)", X, Y,
+                      where=f"the update of {owner}")
+
+    def _buffer_owner(self, array: Array, X: list[Array]) -> str:
+        """The layer that owns buffer ``array``, and how large its input was."""
+        for _, leaf in indexed_leaves(self.model):
+            for name, own in leaf.buffers().items():
+                if own is array:
+                    label = _labels(self.model)[id(leaf)]
+                    return f"{name} of {label}{_input_size(self.model, leaf, X)}"
+        return "a buffer"
 
     def gradients(self, X: list[Array], Y: list[Any], state: TrainState) -> None:
         """Refuse the step when any gradient holds NaN or inf.
@@ -108,18 +133,24 @@ class DivergenceWatch:
         )
         self.fail(state, what, X, Y)
 
-    def fail(self, state: TrainState, what: str, X: list[Array], Y: list[Any]) -> None:
+    def fail(
+        self, state: TrainState, what: str, X: list[Array], Y: list[Any],
+        where: str | None = None, hint: str | None = None,
+    ) -> None:
         """Put the buffers back, find the first bad layer, raise DivergenceError."""
-        layer, where = first_non_finite(self.model, self.objective, X, Y)
+        layer = None
+        if where is None:
+            layer, where = first_non_finite(self.model, self.objective, X, Y)
         for name, array in self.buffers.items():
             array[...] = self.saved[name]
         lr = self.optimizer.lr
+        if hint is None:
+            hint = f"Try a lower learning rate: lr={lr:g} now, so perhaps lr={lr / 10:g}"
         raise DivergenceError(
             f"Training diverged at epoch {state.epoch + 1}/{state.epochs}, batch "
             f"{state.batch + 1}/{state.n_batches}: {what}. "
             f"First non-finite value: {where}. The update was not applied, so the model keeps "
-            f"its last finite weights. Try a lower learning rate: lr={lr:g} now, "
-            f"so perhaps lr={lr / 10:g}.",
+            f"its last finite weights and the optimizer its state. {hint}.",
             epoch=state.epoch + 1, batch=state.batch + 1, layer=layer,
         )
 
@@ -186,6 +217,31 @@ def _replay(
             return label, f"the input gradient of {label}"
     size, culprit, where = largest
     return culprit, f"none, but the largest gradient entry is {size:.3g} ({where})"
+
+
+def _labelled_parameters(model: Layer) -> list[tuple[str, Parameter]]:
+    labels = _labels(model)
+    return [(f"{name} of {labels[id(leaf)]}", p)
+            for _, leaf in indexed_leaves(model) for name, p in leaf.named_parameters()]
+
+
+def _input_size(model: Layer, leaf: Layer, X: list[Array]) -> str:
+    """", whose input reaches |x| = ..." from a replay of the batch, or "" if it fails."""
+    rewind = rewind_generators(leaves(model))
+    saved = {name: array.copy() for name, array in model.buffers().items()}
+    try:
+        with np.errstate(all="ignore"):
+            _, trace = model.forward_trace(X[0] if len(X) == 1 else X)
+        for ran, A_in, _ in trace:
+            if ran is leaf:
+                return f", whose input reaches |x| = {float(np.abs(A_in).max()):.3g}"
+    except Exception:  # a diagnosis only
+        pass
+    finally:
+        rewind()
+        for name, array in model.buffers().items():
+            array[...] = saved[name]
+    return ""
 
 
 def _labels(layer: Layer) -> dict[int, str]:

@@ -15,8 +15,9 @@ import numpy as np
 from attrs import define, field
 
 from minigrad import metrics as metrics_module
-from minigrad._checks import as_float_batch, check_finite
+from minigrad._checks import as_float_batch, as_plain_array, check_finite
 from minigrad._typing import Array
+from minigrad.activations import Softmax
 from minigrad.batchnorm import BatchNorm
 from minigrad.errors import DTypeError, InputError, ShapeError
 from minigrad.graph import Graph
@@ -140,7 +141,10 @@ def _output_shapes(owner: str, model: Layer, X: list[Array]) -> list[Shape | Non
 
 def _target(owner: str, Y: Any, m: int, out_shape: Shape | None, dtype: Any) -> Any:
     n_out = out_shape[0] if out_shape is not None and len(out_shape) == 1 else None
-    Y_arr = Y if isinstance(Y, np.ndarray) else np.asarray(Y)
+    try:
+        Y_arr = as_plain_array(Y)
+    except (ValueError, TypeError) as err:  # ragged nested lists
+        raise DTypeError(f"{owner}: cannot read Y as an array of numbers: {err}") from None
     if Y_arr.dtype.kind not in "fiub":
         raise DTypeError(f"{owner}: expected Y to hold numbers, got dtype {Y_arr.dtype}")
     if Y_arr.ndim not in (1, 2) or Y_arr.shape[-1] != m:
@@ -198,6 +202,13 @@ def check_optimizer(model: Layer, optimizer: Any) -> None:
             f"fit: optimizer must be a minigrad optimizer such as "
             f"mg.optim.SGD(model.parameters(), lr=0.1), got {type(optimizer).__name__}"
         )
+    for name, p in model.named_parameters():
+        if not p.value.flags.writeable:  # found mid-step, it would tear the update
+            raise InputError(
+                f"fit: parameter {name} ({p!r}) is read-only, so the optimizer cannot update it "
+                "in place; give it a writable array first (p.value = p.value.copy() for that "
+                "Parameter p)"
+            )
     ours = {id(p) for p in model.parameters()}
     strangers = [p for p in optimizer.params if id(p) not in ours]
     if strangers:
@@ -321,6 +332,34 @@ def objective_of(
         _refuse_double_squash(model, loss_k)
     has_batchnorm = any(isinstance(leaf, BatchNorm) for leaf in leaves(model))
     return Objective(losses, weights, names, _fusable(model, losses, weights), has_batchnorm)
+
+
+def refuse_one_class(model: Layer, objective: Objective, data: Prepared) -> None:
+    """Refuse to train a softmax over one row: it is always 1, so nothing can learn.
+
+    That is an output of one row that ends in Softmax, or that categorical
+    cross-entropy (from logits too: logsumexp of one logit is that logit) scores.
+    """
+    shapes = _output_shapes("fit", model, data.X)
+    for k, shape in enumerate(shapes):
+        if shape != (1,):
+            continue
+        if isinstance(model, Graph):
+            node = model.output_nodes[k]
+            last = None if node.layer is None else _output_layer(node.layer)
+        else:
+            last = _output_layer(model)
+        loss = objective.losses[k] if objective.losses else None
+        if isinstance(last, Softmax) or isinstance(loss, CategoricalCrossEntropy):
+            what = f"ends in {last!r} over 1 row" if isinstance(last, Softmax) else (
+                f"has 1 output row, scored by {loss!r}")
+            output = f" (output {data.output_names[k]!r})" if len(shapes) > 1 else ""
+            raise InputError(
+                f"fit: the model{output} {what}: a softmax over one class is always 1, so the "
+                "loss is constant and nothing trains. For two classes end in Dense(n, 1) and "
+                "Sigmoid with binary cross-entropy (Y of 0/1), or in Dense(n, 2) and Softmax "
+                "with categorical cross-entropy"
+            )
 
 
 def _output_layer(model: Layer) -> Layer | None:

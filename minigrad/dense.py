@@ -8,11 +8,11 @@ import numpy as np
 from attrs import define, field
 from typing_extensions import override
 
-from minigrad._checks import as_float_matrix, check_rows
+from minigrad._checks import as_float_matrix, check_finite, check_rows
 from minigrad._rng import resolve_rng
 from minigrad._typing import Array, DTypeLike
 from minigrad.equations import Grad, Tape, Term, Var, generic_lines
-from minigrad.errors import ShapeError
+from minigrad.errors import DTypeError, ShapeError
 from minigrad.init import INITIALIZERS, filled, initial_weights
 from minigrad.layer import Layer, Parameter
 
@@ -228,12 +228,27 @@ class Dense(Layer):
         tape.advance(self, Var(Z, self.n_out), backward)
 
     def _assign(self, param: Parameter, value: Any) -> None:
-        arr = np.asarray(value)
+        """Copy ``value`` into the parameter: real, finite numbers of its shape, or an error
+        naming the layer (the parameter is unchanged then)."""
+        what = f"{param.name} (a {param.value.shape} weight array)"
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as err:  # ragged lists, odd objects
+            raise DTypeError(f"{self!r}: cannot read {what} as an array of numbers: {err}") \
+                from None
+        if arr.dtype.kind not in "fiu":
+            raise DTypeError(
+                f"{self!r}: {param.name} must hold real numbers, got dtype {arr.dtype}"
+                + (" (take .real if the imaginary parts are 0)" if arr.dtype.kind == "c" else "")
+            )
         if arr.shape != param.value.shape:
             raise ShapeError(
                 f"{self!r}: {param.name} must keep shape {param.value.shape}, got {arr.shape}"
             )
-        param.value[...] = arr
+        with np.errstate(over="ignore"):
+            cast = arr.astype(param.value.dtype)  # float64 beyond float32's range becomes inf
+        check_finite(self, cast, f"{param.name} (as {param.value.dtype})")
+        param.value[...] = cast
 
 
 # Caches are plain slots: skip attrs' on-setattr validators, which only concern

@@ -20,7 +20,7 @@ import numpy as np
 from attrs import define, field
 from typing_extensions import override
 
-from minigrad._checks import as_float_matrix, check_finite
+from minigrad._checks import as_float_matrix, as_plain_array, check_finite
 from minigrad._typing import Array
 from minigrad.activations import Activation, Sigmoid, Softmax
 from minigrad.equations import Tape, Term
@@ -113,7 +113,7 @@ class Loss:
 
     def _targets(self, A: Array, Y: Any) -> Array:
         """Y as an array of A's shape and dtype, or a clear error."""
-        Y_arr = Y if isinstance(Y, np.ndarray) else np.asarray(Y)
+        Y_arr = as_plain_array(Y)
         if Y_arr.dtype.kind not in "fiub":
             raise DTypeError(f"{self!r}: expected Y to hold numbers, got dtype {Y_arr.dtype}")
         if Y_arr.ndim == 1 and A.shape[0] == 1:
@@ -396,7 +396,7 @@ class CategoricalCrossEntropy(Loss):
 
     def _one_hot(self, A: Array, Y: Any) -> tuple[Array, bool]:
         """Y as an array like A, and whether each column is known to sum to 1."""
-        Y_arr = Y if isinstance(Y, np.ndarray) else np.asarray(Y)
+        Y_arr = as_plain_array(Y)
         if Y_arr.ndim != 1:
             Y_oh = self._targets(A, Y_arr)
             self._check_range(Y_oh, "Y", 0.0, 1.0, A, Y_oh)

@@ -45,6 +45,7 @@ from minigrad._fit_checks import (
     objective_of,
     prepare,
     prepare_validation,
+    refuse_one_class,
 )
 from minigrad._interrupt import DeferredInterrupt
 from minigrad.callbacks import HOOKS, Callback, TrainState, hooks
@@ -125,6 +126,7 @@ def fit(
     """
     data = prepare("fit", model, X, Y)
     objective = objective_of(model, loss, loss_weights, data)
+    refuse_one_class(model, objective, data)
     val = None if validation is None else prepare_validation(model, validation)
     check_int("epochs", epochs, low=1)
     check_int("initial_epoch", initial_epoch, low=0)
@@ -237,7 +239,7 @@ def _train(
                     call(state)
                 watch.before_step()
                 J, outputs = watch.step(step, X_b, Y_b, state)  # forward, loss, backward
-                optimizer.step()
+                watch.apply(X_b, Y_b, state)  # optimizer.step(), unless it writes NaN or inf
                 total += J * n
                 for i, (_, k, metric) in enumerate(named_metrics):
                     sums[i] += metric(outputs[k], Y_b[k]) * n
@@ -263,6 +265,9 @@ def _train(
             with np.errstate(**caller_errors):
                 for call in end_epoch:
                     call(state)
+            if interrupt.requested and not state.stop_requested:  # Ctrl-C after the last step
+                state.stop(f"interrupted (Ctrl-C) after epoch {epoch + 1}: the model and "
+                           "optimizer are at that epoch's end")
             if state.stop_requested:
                 break
 

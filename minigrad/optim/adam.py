@@ -57,6 +57,7 @@ class Adam(Optimizer):
     """
 
     BUFFERS: ClassVar[tuple[str, ...]] = ("m", "v")
+    CHECKED: ClassVar[tuple[str, ...]] = ("v",)
     HYPERPARAMETERS: ClassVar[tuple[str, ...]] = ("beta1", "beta2", "eps", "weight_decay")
 
     betas: tuple[float, float] = field(default=(0.9, 0.999), converter=_to_betas,
@@ -102,10 +103,12 @@ class Adam(Optimizer):
         values["betas"] = _to_betas(betas)
 
     @override
-    def _update(self) -> None:
+    def _propose(self) -> None:
         self._adam(self.weight_decay)
 
     def _adam(self, l2: float) -> None:
+        """The update d into _scratch, and the next m and v (v checked: an overflowing
+        g**2 makes v inf but d only 0)."""
         beta1, beta2 = self.betas
         t = self.step_count
         # The paper's equivalent form with the bias corrections folded into two
@@ -115,23 +118,22 @@ class Adam(Optimizer):
         eps_t = self.eps * root_bias2
         one_minus_b1, one_minus_b2 = 1.0 - beta1, 1.0 - beta2
         buffers = zip(self.params, self._scratch, self.buffers["m"], self.buffers["v"],
-                      strict=True)
-        for p, tmp, m, v in buffers:
+                      self._next["m"], self._next["v"], strict=True)
+        for p, d, m, v, m_next, v_next in buffers:
             g = p.grad
             if l2:
                 g = g + l2 * p.value
-            m *= beta1
-            np.multiply(g, one_minus_b1, out=tmp)
-            m += tmp
-            v *= beta2
-            np.square(g, out=tmp)
-            tmp *= one_minus_b2
-            v += tmp
-            np.sqrt(v, out=tmp)
-            tmp += eps_t
-            np.divide(m, tmp, out=tmp)
-            tmp *= lr_t
-            p.value -= tmp
+            np.multiply(m, beta1, out=m_next)
+            np.multiply(g, one_minus_b1, out=d)
+            m_next += d
+            np.multiply(v, beta2, out=v_next)
+            np.square(g, out=d)
+            d *= one_minus_b2
+            v_next += d
+            np.sqrt(v_next, out=d)
+            d += eps_t
+            np.divide(m_next, d, out=d)
+            d *= lr_t
 
 
 @define(eq=False, repr=False, init=False)
@@ -165,11 +167,13 @@ class AdamW(Adam):
     ) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, max_grad_norm=max_grad_norm)
 
+    REPLACES: ClassVar[bool] = True
+
     @override
-    def _update(self) -> None:
-        shrink = 1.0 - self.lr * self.weight_decay
-        if shrink != 1.0:
-            for p in self.params:
-                p.value *= shrink
+    def _propose(self) -> None:
         self._adam(0.0)
+        shrink = 1.0 - self.lr * self.weight_decay
+        with np.errstate(over="ignore", invalid="ignore"):  # refused by the check
+            for p, d in zip(self.params, self._scratch, strict=True):
+                np.subtract(p.value * shrink if shrink != 1.0 else p.value, d, out=d)
 

@@ -6,6 +6,15 @@ the same array). Buffers such as momentum are allocated once, next to each
 parameter, and every update writes into them with ``out=`` and in-place
 operators, so a step allocates nothing.
 
+A step is all or nothing. It is first computed into scratch arrays: the
+update d of each parameter, and the next value of each buffer. Only when
+every d is finite (so is W - d: see ``_rejected``) and every buffer that d
+does not already vouch for (Adam's v) is finite, is it committed: W -= d,
+and the next buffers swap places with the current ones. Otherwise nothing
+changes and ``step()`` raises :class:`minigrad.errors.DivergenceError`. The
+scratch arrays of one dtype are views into one flat array, so the check is
+one dot product per dtype and step, whatever the number of parameters.
+
 ``state_dict()`` returns everything needed to resume bit-identically, under
 flat string keys: ``"type"``, ``"lr"``, ``"step"``, the hyperparameters, and
 one array per buffer and parameter index (``"m.0"``, ``"v.0"``, ...).
@@ -22,7 +31,7 @@ import numpy as np
 from attrs import define, field
 
 from minigrad._typing import Array
-from minigrad.errors import InputError
+from minigrad.errors import DivergenceError, InputError
 from minigrad.layer import Layer, Parameter
 from minigrad.optim.clip import clip_grad_norm
 
@@ -81,12 +90,21 @@ class Optimizer:
 
     Subclasses list their buffer names in ``BUFFERS`` and their
     hyperparameters in ``HYPERPARAMETERS`` (both go into ``state_dict``), and
-    implement ``_update()``. ``step()`` clips the gradients first when
-    ``max_grad_norm`` is set (see :func:`minigrad.optim.clip_grad_norm`).
+    implement ``_propose()``: write each parameter's update d into
+    ``self._scratch[i]`` and each buffer's next value into
+    ``self._next[name][i]``, changing nothing else; ``step()`` checks and
+    commits them. Buffers listed in ``CHECKED`` are checked for NaN and inf
+    too (those whose non-finite values would not show in d). A subclass
+    that implements ``_update()`` instead updates in place, unchecked.
+    ``step()`` clips the gradients first when ``max_grad_norm`` is set (see
+    :func:`minigrad.optim.clip_grad_norm`).
     """
 
     BUFFERS: ClassVar[tuple[str, ...]] = ()
     HYPERPARAMETERS: ClassVar[tuple[str, ...]] = ()
+    CHECKED: ClassVar[tuple[str, ...]] = ()
+    REPLACES: ClassVar[bool] = False
+    """True when ``_propose`` writes the new values of the parameters, not updates d."""
 
     params: tuple[Parameter, ...]
     lr: float = field(converter=real, validator=positive)
@@ -96,6 +114,11 @@ class Optimizer:
     step_count: int = field(default=0, init=False)
     buffers: dict[str, list[Array]] = field(factory=dict, init=False)
     _scratch: list[Array] = field(factory=list, init=False)
+    _scratch_flat: list[Array] = field(factory=list, init=False)
+    _next: dict[str, list[Array]] = field(factory=dict, init=False)
+    # the flat arrays behind buffers and _next, by buffer name (swapped with them)
+    _flat: dict[str, list[Array]] = field(factory=dict, init=False)
+    _next_flat: dict[str, list[Array]] = field(factory=dict, init=False)
 
     def __init__(
         self,
@@ -106,21 +129,112 @@ class Optimizer:
     ) -> None:
         checked = _check_params(type(self).__name__, params)
         self.__attrs_init__(checked, lr, max_grad_norm, **hyperparameters)
-        self._scratch = [np.empty_like(p.value) for p in self.params]
-        self.buffers = {
-            name: [np.zeros_like(p.value) for p in self.params] for name in self._active_buffers()
-        }
+        self._scratch, self._scratch_flat = flat_views(self.params)
+        self._allocate(self._active_buffers())
+
+    def _allocate(self, names: Iterable[str]) -> None:
+        """Zeroed buffers ``names`` and their next-step twins, each backed by flat arrays."""
+        self.buffers, self._next, self._flat, self._next_flat = {}, {}, {}, {}
+        for name in names:
+            self.buffers[name], self._flat[name] = flat_views(self.params)
+            self._next[name], self._next_flat[name] = flat_views(self.params)
 
     def step(self) -> None:
-        """Apply one update to every parameter, in place, from its current ``grad``."""
+        """Apply one update to every parameter, in place, from its current ``grad``.
+
+        Raises DivergenceError, and changes nothing (weights, buffers, step
+        count), when the update or a buffer would hold NaN or inf (NumPy may
+        warn of the overflow first; inside ``fit`` it does not).
+        """
+        if (bad := self.try_step()) is not None:
+            raise DivergenceError(
+                f"{type(self).__name__}.step: the update of parameter "
+                f"{self.params.index(bad)} ({bad!r}) holds NaN or inf, or would overflow it "
+                f"(lr={self.lr:g}); nothing was changed: the weights and the optimizer's state "
+                "are as before this step. Try a lower learning rate, or max_grad_norm"
+            )
+
+    def try_step(self) -> Parameter | None:
+        """``step()``, but return the first parameter whose update is not finite instead of
+        raising (nothing is changed then); None when the step was applied."""
         if self.max_grad_norm is not None:
             clip_grad_norm(self.params, self.max_grad_norm)
-        # a plain counter: skip the attrs on-setattr hooks meant for the hyperparameters
+        # a plain counter: skip the attrs on-setattr hooks meant for the hyperparameters;
+        # counted before _propose (Adam's t), taken back if the step is refused or raises
         object.__setattr__(self, "step_count", self.step_count + 1)
-        self._update()
+        if type(self)._propose is Optimizer._propose:  # an old-style subclass: in place
+            self._update()
+            return None
+        try:
+            self._propose()
+            # the fast check: one dot per dtype (see _rejected), the entries only on a miss
+            finite = True
+            for flat in self._scratch_flat:
+                finite = finite and math.isfinite(flat.dot(flat)) and flat.dtype.itemsize > 2
+            for name in self.CHECKED:
+                for flat in self._next_flat.get(name, ()):
+                    finite = finite and math.isfinite(flat.dot(flat))
+            bad = None if finite else self._rejected()
+        except BaseException:  # a warning turned error, Ctrl-C: nothing was committed
+            object.__setattr__(self, "step_count", self.step_count - 1)
+            raise
+        if bad is not None:
+            object.__setattr__(self, "step_count", self.step_count - 1)
+            return bad
+        self._commit()
+        return None
+
+    def _commit(self) -> None:
+        if self.REPLACES:
+            for p, new in zip(self.params, self._scratch, strict=True):
+                np.copyto(p.value, new)
+        else:
+            for p, d in zip(self.params, self._scratch, strict=True):
+                p.value -= d
+        for name in self._next:  # the next buffers become the current ones
+            self.buffers[name], self._next[name] = self._next[name], self.buffers[name]
+            self._flat[name], self._next_flat[name] = self._next_flat[name], self._flat[name]
+
+    def _propose(self) -> None:
+        """Write the updates into ``_scratch`` and the next buffers into ``_next``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _propose()")
 
     def _update(self) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must implement _update()")
+        raise NotImplementedError(f"{type(self).__name__} must implement _propose()")
+
+    def _rejected(self) -> Parameter | None:
+        """The first parameter whose proposed step is not finite, or None.
+
+        When the sum of squares of all the updates of one dtype is finite,
+        every update is finite and below sqrt(max) (1.8e19 in float32), and
+        then W - d cannot overflow either, since a float near the largest
+        number has a spacing far above sqrt(max). Only when the sum is not
+        finite (or for float16, where that spacing is small) are the entries
+        looked at, which tells a bad entry from squares that merely overflowed.
+        (Outside fit, NumPy then warns of the overflow in the dot product; an
+        update that large, beyond 1.8e19 in float32, is divergence in all but
+        name, and the step is applied if every entry is finite.)
+        """
+        with np.errstate(over="ignore", invalid="ignore"):  # the rare path: no warnings
+            return self._first_bad()
+
+    def _first_bad(self) -> Parameter | None:
+        checks = [(flat, self._scratch) for flat in self._scratch_flat]
+        checks += [(flat, self._next[name]) for name in self.CHECKED if name in self._next
+                   for flat in self._next_flat[name]]
+        for flat, views in checks:
+            if flat.dtype.itemsize > 2 and math.isfinite(flat.dot(flat)):
+                continue
+            for p, view in zip(self.params, views, strict=True):
+                if view.dtype != flat.dtype:
+                    continue
+                if not np.isfinite(view).all():
+                    return p
+                if views is self._scratch and not self.REPLACES and not np.isfinite(
+                    p.value - view
+                ).all():
+                    return p
+        return None
 
     def _active_buffers(self) -> tuple[str, ...]:
         """The buffers this configuration uses (SGD without momentum needs none)."""
@@ -189,9 +303,7 @@ class Optimizer:
         for name, value in trial.items():
             setattr(self, name, value)
         self.step_count = step
-        self.buffers = {
-            name: [np.zeros_like(p.value) for p in self.params] for name in buffers
-        }
+        self._allocate(buffers)
         for name, arrays_of in self.buffers.items():
             for i, buffer in enumerate(arrays_of):
                 buffer[...] = arrays[f"{name}.{i}"]
@@ -220,6 +332,27 @@ class Optimizer:
         clip = f", max_grad_norm={self.max_grad_norm!r}" if self.max_grad_norm else ""
         name, n = type(self).__name__, len(self.params)
         return f"{name}(<{n} parameters>, lr={self.lr!r}{hyper}{clip})"
+
+
+def flat_views(params: tuple[Parameter, ...]) -> tuple[list[Array], list[Array]]:
+    """Zeroed arrays shaped like ``params``, as views into one flat array per dtype.
+
+    Returns (the views, in the order of ``params``; the flat arrays).
+    """
+    groups: dict[np.dtype[Any], list[int]] = {}
+    for i, p in enumerate(params):
+        groups.setdefault(p.value.dtype, []).append(i)
+    views: list[Array] = [np.empty(0)] * len(params)
+    flats: list[Array] = []
+    for dtype, indices in groups.items():
+        flat = np.zeros(sum(params[i].size for i in indices), dtype)
+        flats.append(flat)
+        lo = 0
+        for i in indices:
+            size = params[i].size
+            views[i] = flat[lo:lo + size].reshape(params[i].shape)
+            lo += size
+    return views, flats
 
 
 def _check_params(owner: str, params: Iterable[Parameter]) -> tuple[Parameter, ...]:

@@ -38,6 +38,7 @@ class RMSProp(Optimizer):
     """
 
     BUFFERS: ClassVar[tuple[str, ...]] = ("v",)
+    CHECKED: ClassVar[tuple[str, ...]] = ("v",)
     HYPERPARAMETERS: ClassVar[tuple[str, ...]] = ("rho", "eps", "weight_decay")
 
     rho: float = field(default=0.9, converter=real, validator=unit_interval)
@@ -59,20 +60,19 @@ class RMSProp(Optimizer):
         )
 
     @override
-    def _update(self) -> None:
+    def _propose(self) -> None:
         lr, rho, eps, decay = self.lr, self.rho, self.eps, self.weight_decay
         one_minus_rho = 1.0 - rho
-        for p, tmp, v in zip(self.params, self._scratch, self.buffers["v"], strict=True):
+        steps = zip(self.params, self._scratch, self.buffers["v"], self._next["v"], strict=True)
+        for p, d, v, v_next in steps:
             g = p.grad
             if decay:
                 g = g + decay * p.value
-            v *= rho
-            np.square(g, out=tmp)
-            tmp *= one_minus_rho
-            v += tmp
-            np.sqrt(v, out=tmp)
-            tmp += eps
-            np.divide(g, tmp, out=tmp)
-            tmp *= lr
-            p.value -= tmp
-
+            np.multiply(v, rho, out=v_next)
+            np.square(g, out=d)
+            d *= one_minus_rho
+            v_next += d
+            np.sqrt(v_next, out=d)
+            d += eps
+            np.divide(g, d, out=d)
+            d *= lr

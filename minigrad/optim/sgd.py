@@ -56,13 +56,10 @@ class SGD(Optimizer):
     momentum: float = field(default=0.0, converter=real, validator=unit_interval)
     nesterov: bool = field(default=False, validator=_nesterov_needs_momentum)
     weight_decay: float = field(default=0.0, converter=real, validator=non_negative)
-    # the plain step's plan: per parameter, lr as a 0-d array of its dtype (numpy
-    # multiplies by one faster than by a Python float) and, for large parameters, the
-    # scratch array that spares a temporary
-    _plain: tuple[tuple[Parameter, Array, Array | None], ...] | None = field(
-        default=None, init=False
-    )
-    _plain_lr: float = field(default=math.nan, init=False)
+    # lr as a 0-d array of the parameters' dtype (numpy multiplies by one faster than
+    # by a Python float), made again when lr changes
+    _lr_array: Array = field(factory=lambda: np.ones(()), init=False)
+    _lr_of_array: float = field(default=math.nan, init=False)
 
     def __init__(
         self,
@@ -99,46 +96,38 @@ class SGD(Optimizer):
             )
         values["nesterov"] = nesterov
 
-    def _plan(self) -> tuple[tuple[Parameter, Array, Array | None], ...]:
-        plan = tuple(
-            (p, np.array(self.lr, dtype=p.value.dtype), tmp if tmp.size > 4096 else None)
-            for p, tmp in zip(self.params, self._scratch, strict=True)
-        )
-        object.__setattr__(self, "_plain", plan)
-        object.__setattr__(self, "_plain_lr", self.lr)
-        return plan
-
     @override
-    def _update(self) -> None:
+    def _propose(self) -> None:
         lr, mu, decay = self.lr, self.momentum, self.weight_decay
-        if not mu and not decay:  # the hot path: W -= lr * dW
-            plan = self._plain
-            if plan is None or lr != self._plain_lr:  # built once, again when lr changes
-                plan = self._plan()
-            for p, lr_array, tmp in plan:
-                if tmp is None:  # on small arrays a temporary costs less than out=
-                    p.value -= lr_array * p.grad
-                else:
-                    np.multiply(p.grad, lr_array, out=tmp)
-                    p.value -= tmp
+        if not mu and not decay:  # the hot path: d = lr * dW
+            lr_array = self._lr_array
+            if lr != self._lr_of_array:
+                with np.errstate(over="ignore"):  # lr=1e39 in float32: d is inf, refused
+                    lr_array = np.array(lr, dtype=self._scratch_flat[0].dtype)
+                object.__setattr__(self, "_lr_array", lr_array)
+                object.__setattr__(self, "_lr_of_array", lr)
+            for p, d in zip(self.params, self._scratch, strict=True):
+                np.multiply(p.grad, lr_array, out=d)
             return
         velocities = self.buffers.get("velocity", self._scratch)
-        for p, tmp, v in zip(self.params, self._scratch, velocities, strict=True):
+        nexts = self._next.get("velocity", self._scratch)
+        for p, d, v, v_next in zip(self.params, self._scratch, velocities, nexts, strict=True):
             g = p.grad
             if decay:
-                np.multiply(p.value, decay, out=tmp)
-                tmp += g
-                g = tmp
+                np.multiply(p.value, decay, out=d)
+                d += g
+                g = d
             if mu:
-                v *= mu
-                v += g
-                if self.nesterov:
-                    # W -= lr * (g + mu v), as two in-place steps to avoid a temporary
-                    np.multiply(g, lr, out=tmp)
-                    p.value -= tmp
-                    np.multiply(v, lr * mu, out=tmp)
+                np.multiply(v, mu, out=v_next)
+                v_next += g  # v = mu v + g
+                if self.nesterov:  # d = lr (g + mu v)
+                    if g is d:  # d holds g + decay W already
+                        d += mu * v_next
+                    else:
+                        np.multiply(v_next, mu, out=d)
+                        d += g
+                    d *= lr
                 else:
-                    np.multiply(v, lr, out=tmp)
+                    np.multiply(v_next, lr, out=d)
             else:
-                np.multiply(g, lr, out=tmp)
-            p.value -= tmp
+                d *= lr  # g is d here: decay without momentum
