@@ -26,6 +26,9 @@ PAGE = Path(__file__).resolve().parent / "api.md"
 SECTIONS: list[tuple[str, str, list[str]]] = [
     ("Layers", "Every layer maps (rows, m) to (rows', m); see [conventions](conventions.md).",
      ["Layer", "Parameter", "Sequential", "Dense", "Dropout", "BatchNorm"]),
+    ("Convolutional layers", "Images are batches (c, h, w, m), examples last; see "
+     "[convolutional nets](convolution.md).",
+     ["Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten"]),
     ("Activations", "A = g(Z) forward, dZ = dA * g'(Z) backward; "
      "see [adding an activation](custom-activation.md).",
      ["Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "SELU", "GELU",
@@ -66,10 +69,11 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
       "datasets.read_idx", "datasets.write_idx"]),
     ("Data helpers", "", ["data.train_test_split", "data.standardize", "data.Standardizer",
                           "data.one_hot", "data.from_one_hot", "data.from_rows",
-                          "data.to_rows"]),
+                          "data.to_rows", "data.from_nhwc", "data.from_nchw", "data.to_nhwc",
+                          "data.to_nchw"]),
     ("Plots", "Need matplotlib: `pip install \"minigrad[plot]\"`.",
      ["plot.decision_boundary", "plot.training_curves", "plot.activation",
-      "plot.fit_curve"]),
+      "plot.fit_curve", "plot.graph"]),
     ("Errors", "See [troubleshooting](troubleshooting.md) and [errors](errors.md).",
      ["InputError", "ShapeError", "DTypeError", "StateError", "ModelFileError",
       "DivergenceError", "ExportError"]),

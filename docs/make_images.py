@@ -7,7 +7,7 @@
 planar_boundary.png and planar_loss.png are exactly what ``minigrad demo``
 draws: the notes' 2-4-1 tanh net on the planar set. The others show the
 generated data sets, an activation with its derivative (and one with a wrong
-derivative), and a regression fit.
+derivative), a regression fit and a layer graph.
 Needs matplotlib (``pip install -e ".[plot]"``).
 """
 
@@ -80,6 +80,16 @@ class BrokenBentIdentity(mg.Activation):
         return out
 
 
+def graph_picture(path: Path) -> Path:
+    """The residual graph of docs/graphs.md, drawn by mg.plot.graph."""
+    x = mg.Input(2, name="x")
+    h = mg.Tanh()(mg.Dense(2, 8, rng=0)(x))
+    r = mg.Add()([h, mg.Tanh()(mg.Dense(8, 8, rng=1)(h))])
+    model = mg.Graph(inputs=x, outputs=mg.Sigmoid()(mg.Dense(8, 1, rng=2)(r)))
+    mg.plot.graph(model, path=path, dpi=80)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=IMAGES, help="folder (default docs/images)")
@@ -95,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     written.append(args.out / "broken_bent_identity.png")
     written.append(regression_picture(args.out / "regression_fit.png",
                                       args.epochs if args.epochs is not None else 2000))
+    written.append(graph_picture(args.out / "graph.png"))
     for path in written:
         print(f"wrote {path} ({path.stat().st_size:,} bytes)")
     return 0

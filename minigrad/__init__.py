@@ -59,7 +59,7 @@ from minigrad.train import History, evaluate, fit
 
 Swish = SiLU
 
-__version__ = "0.1.0"
+from minigrad._version import __version__  # noqa: E402
 
 __all__ = [
     "ELU", "GELU", "SELU", "Activation", "DTypeError", "Dense", "GradCheckEntry",
@@ -123,3 +123,11 @@ __all__ += ["ExportError", "export", "from_torch", "sklearn"]
 def __dir__() -> list[str]:
     """The public names (the lazy modules among them, loaded or not) and the dunders."""
     return sorted({*__all__, *(n for n in globals() if n.startswith("__") and n.endswith("__"))})
+
+
+# -- convolutional nets (issue 10) ----------------------------------------------
+from minigrad.conv import Conv2D  # noqa: E402
+from minigrad.flatten import Flatten  # noqa: E402
+from minigrad.pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D  # noqa: E402
+
+__all__ += ["AvgPool2D", "Conv2D", "Flatten", "GlobalAvgPool2D", "MaxPool2D"]

@@ -9,12 +9,12 @@ import numpy as np
 from attrs import define, field
 from typing_extensions import override
 
-from minigrad._checks import as_float_matrix, check_rows
+from minigrad._checks import as_float_batch
 from minigrad._typing import Array, DTypeLike
 from minigrad.equations import Grad, Tape, Term, Var, generic_lines
 from minigrad.errors import InputError, ShapeError
 from minigrad.init import filled
-from minigrad.layer import Layer, Parameter
+from minigrad.layer import Layer, Parameter, Shape
 
 
 def _positive_int(instance: Any, attribute: Any, value: Any) -> None:
@@ -49,26 +49,31 @@ def _float_dtype(value: Any) -> np.dtype[Any]:
 
 @define(eq=False, repr=False, init=False)
 class BatchNorm(Layer):
-    """Batch normalization (Ioffe and Szegedy 2015) over the batch axis 1.
+    """Batch normalization (Ioffe and Szegedy 2015): per feature, or per channel for images.
 
-    Training mode, per feature (row) over the m examples (columns):
+    Training mode, per feature (row) over the m examples (columns); for
+    images (c, h, w, m), per channel over every pixel of every example, so
+    that the sums below run over n = h*w*m entries instead of m:
         mu    = (1/m) sum_i Z_i,    var = (1/m) sum_i (Z_i - mu)**2
         Z_hat = (Z - mu) / sqrt(var + eps)
         A     = gamma * Z_hat + beta
     and the running statistics used in eval mode are updated:
         running_mean = (1 - momentum) * running_mean + momentum * mu
-        running_var  = (1 - momentum) * running_var  + momentum * var * m / (m - 1)
+        running_var  = (1 - momentum) * running_var  + momentum * var * n / (n - 1)
     Eval mode uses them in place of mu and var.
 
     Backward (per-example dA, the library's convention), with G = gamma * dA:
         dgamma = (1/m) sum_i dA_i * Z_hat_i,   dbeta = (1/m) sum_i dA_i
         dZ     = (G - mean_i(G) - Z_hat * mean_i(G * Z_hat)) / sqrt(var + eps)
+    (for images the sums for dgamma and dbeta also run over the pixels, still
+    divided by m, and the means in dZ are over the n entries of each channel).
 
-    Shapes: Z (n_features, m); gamma, beta, running_mean, running_var (n_features, 1).
-    Training needs m >= 2 (the variance of one example is 0).
+    Shapes: Z (n_features, m) or (n_features, h, w, m) with n_features channels;
+    gamma, beta, running_mean, running_var (n_features, 1).
+    Training needs n >= 2 (the variance of one value is 0).
 
     Args:
-        n_features: rows of the input.
+        n_features: rows of the input, or channels of images.
         momentum: weight of the newest batch in the running statistics (default 0.1).
         eps: added to the variance so the division stays finite (default 1e-5).
         dtype: float64 (default) or float32.
@@ -153,34 +158,46 @@ class BatchNorm(Layer):
         return self.n_features
 
     @override
+    def output_shape(self, shape: Shape | None) -> Shape | None:
+        if shape is not None and shape[0] != self.n_features:
+            what = "input rows" if len(shape) == 1 else "channels (axis 0 of each example)"
+            raise ShapeError(f"{self!r}: expects {self.n_features} {what}, got {shape[0]} "
+                             f"(examples of shape {shape})")
+        return shape
+
+    @override
     def forward(self, Z: Array) -> Array:
         dt = self._gamma.value.dtype
-        if Z.__class__ is not np.ndarray or Z.dtype is not dt or Z.ndim != 2 or not Z.shape[1]:
-            Z = as_float_matrix(self, Z, dt, "Z")
-        check_rows(self, Z, self.n_features, "Z")
-        m = Z.shape[1]
+        if Z.__class__ is not np.ndarray or Z.dtype is not dt or Z.ndim < 2 or not Z.shape[-1]:
+            Z = as_float_batch(self, Z, dt, "Z")
+        if Z.shape[0] != self.n_features:
+            raise ShapeError(self._shape_message(Z.shape))
+        axes = tuple(range(1, Z.ndim))  # every axis but the features' (channels')
+        n = Z.size // self.n_features
+        gamma, beta = self._broadcast(self._gamma.value, Z.ndim), self._broadcast(
+            self._beta.value, Z.ndim)
         if not self.training:
-            inv_std = 1.0 / np.sqrt(self._running_var + self.eps)
-            Z_hat = (Z - self._running_mean) * inv_std
+            inv_std = 1.0 / np.sqrt(self._broadcast(self._running_var, Z.ndim) + self.eps)
+            Z_hat = (Z - self._broadcast(self._running_mean, Z.ndim)) * inv_std
         else:
-            if m < 2:
+            if n < 2:
                 raise InputError(
                     f"{self!r}: training needs a batch of m >= 2 examples to normalize, got m=1; "
                     "use a larger batch_size, or call model.eval() to use the running statistics"
                 )
-            mu = Z.mean(axis=1, keepdims=True)
+            mu = Z.mean(axis=axes, keepdims=True)
             Z_hat = Z - mu
-            var = np.mean(Z_hat * Z_hat, axis=1, keepdims=True)
+            var = np.mean(Z_hat * Z_hat, axis=axes, keepdims=True)
             inv_std = 1.0 / np.sqrt(var + self.eps)
             Z_hat *= inv_std
             keep = 1.0 - self.momentum
             self._running_mean *= keep
-            self._running_mean += self.momentum * mu
+            self._running_mean += self.momentum * mu.reshape(self.n_features, 1)
             self._running_var *= keep
-            self._running_var += (self.momentum * m / (m - 1)) * var
+            self._running_var += (self.momentum * n / (n - 1)) * var.reshape(self.n_features, 1)
         self.Z_hat, self.inv_std = Z_hat, inv_std
-        A: Array = self._gamma.value * Z_hat
-        A += self._beta.value
+        A: Array = gamma * Z_hat
+        A += beta
         return A
 
     @override
@@ -188,12 +205,14 @@ class BatchNorm(Layer):
         """Eval mode's output, A = gamma (Z - running_mean) / sqrt(running_var + eps) + beta,
         leaving the caches and the running statistics as they are."""
         dt = self._gamma.value.dtype
-        if Z.__class__ is not np.ndarray or Z.dtype is not dt or Z.ndim != 2 or not Z.shape[1]:
-            Z = as_float_matrix(self, Z, dt, "Z")
-        check_rows(self, Z, self.n_features, "Z")
-        inv_std = 1.0 / np.sqrt(self._running_var + self.eps)
-        A: Array = self._gamma.value * ((Z - self._running_mean) * inv_std)
-        A += self._beta.value
+        if Z.__class__ is not np.ndarray or Z.dtype is not dt or Z.ndim < 2 or not Z.shape[-1]:
+            Z = as_float_batch(self, Z, dt, "Z")
+        if Z.shape[0] != self.n_features:
+            raise ShapeError(self._shape_message(Z.shape))
+        inv_std = 1.0 / np.sqrt(self._broadcast(self._running_var, Z.ndim) + self.eps)
+        A: Array = self._broadcast(self._gamma.value, Z.ndim) * (
+            (Z - self._broadcast(self._running_mean, Z.ndim)) * inv_std)
+        A += self._broadcast(self._beta.value, Z.ndim)
         return A
 
     @override
@@ -205,17 +224,37 @@ class BatchNorm(Layer):
                 f"{self!r}: expected dA of shape {Z_hat.shape} like A, "
                 f"got {getattr(dA, 'shape', type(dA).__name__)}"
             )
-        np.mean(dA * Z_hat, axis=1, keepdims=True, out=self._gamma.grad)
-        np.mean(dA, axis=1, keepdims=True, out=self._beta.grad)
-        G = dA * self._gamma.value
+        axes = tuple(range(1, dA.ndim))
+        m = dA.shape[-1]
+        # sums over pixels and examples, divided by m: the parameters' gradient convention
+        dgamma = np.sum(dA * Z_hat, axis=axes).reshape(self.n_features, 1)
+        dbeta = np.sum(dA, axis=axes).reshape(self.n_features, 1)
+        np.divide(dgamma, m, out=self._gamma.grad)
+        np.divide(dbeta, m, out=self._beta.grad)
+        gamma = self._broadcast(self._gamma.value, dA.ndim)
+        G = dA * gamma
         if not self.training:  # the statistics are constants in eval mode
             G *= inv_std
             return G
-        # mean_i(G) = gamma * dbeta and mean_i(G * Z_hat) = gamma * dgamma
-        G -= self._gamma.value * self._beta.grad
-        G -= Z_hat * (self._gamma.value * self._gamma.grad)
+        # mean over the n entries of a channel: mean(G) = gamma * dbeta * m / n, and
+        # mean(G * Z_hat) = gamma * dgamma * m / n
+        scale = m / (dA.size // self.n_features)
+        G -= gamma * self._broadcast(self._beta.grad, dA.ndim) * scale
+        G -= Z_hat * (gamma * self._broadcast(self._gamma.grad, dA.ndim) * scale)
         G *= inv_std
         return G
+
+    def _broadcast(self, column: Array, ndim: int) -> Array:
+        """A (n_features, 1) array shaped to broadcast over a batch of ``ndim`` axes."""
+        return column if ndim == 2 else column.reshape(self.n_features, *(1,) * (ndim - 1))
+
+    def _shape_message(self, shape: tuple[int, ...]) -> str:
+        if len(shape) == 2:
+            hint = ("\nExamples are columns; did you pass X instead of X.T?"
+                    if shape[1] == self.n_features else "")
+            return f"{self!r}: expected Z of shape ({self.n_features}, m), got {shape}.{hint}"
+        return (f"{self!r}: expected Z with {self.n_features} channels on axis 0, "
+                f"({self.n_features}, ..., m), got {shape}")
 
     @override
     def explain_lines(self, tape: Tape) -> None:
@@ -224,28 +263,36 @@ class BatchNorm(Layer):
             generic_lines(self, tape)
             return
         prev = tape.current
-        n = self.output_size(prev.rows)
+        images = prev.shape is not None and len(prev.shape) > 1
+        shape: tuple[int, ...] | None = (
+            self.output_shape(prev.shape) if images else (self.output_size(prev.rows),))
         level = tape.level
         mu, var, gamma, beta = (tape.fresh(f"{name}{level}")
                                 for name in ("mu", "var", "gamma", "beta"))
         hat, out = tape.fresh(f"{prev.name}_hat"), tape.fresh(f"{prev.name}_bn")
         eps = f"{self.eps:g}"
-        column = tape.shape(n, 1)
-        tape.forward_line(mu, f"(1/m) sum({prev.name}, axis=1)", f"{mu} {column}",
-                          "eval mode uses the running mean and variance")
-        tape.forward_line(var, f"(1/m) sum(({prev.name} - {mu})^2, axis=1)", f"{var} {column}")
+        if images:  # per channel, over every pixel of every example
+            axes, mean = "axis=(1, 2, 3)", "(1/n)"
+            column = f"({self.n_features}, 1, 1, 1)"
+            note = "n = h*w*m entries per channel; eval mode uses the running statistics"
+        else:
+            axes, mean = "axis=1", "(1/m)"
+            column = tape.shape(self.n_features, 1)
+            note = "eval mode uses the running mean and variance"
+        tape.forward_line(mu, f"{mean} sum({prev.name}, {axes})", f"{mu} {column}", note)
+        tape.forward_line(var, f"{mean} sum(({prev.name} - {mu})^2, {axes})", f"{var} {column}")
         tape.forward_line(hat, f"({prev.name} - {mu}) / sqrt({var} + {eps})",
-                          tape.named_shape(hat, n))
+                          tape.named_shape(hat, shape))
         tape.forward_line(out, f"{gamma} * {hat} + {beta}",
-                          f"{tape.named_shape(out, n)}  {gamma} {column}  {beta} {column}")
+                          f"{tape.named_shape(out, shape)}  {gamma} {column}  {beta} {column}")
 
         def backward(grad: Grad) -> Term:
             dA, G = grad.name, tape.fresh(f"G{level}")
-            tape.parameter_line(f"d{gamma}", f"(1/m) sum({dA} * {hat}, axis=1)",
+            tape.parameter_line(f"d{gamma}", f"(1/m) sum({dA} * {hat}, {axes})",
                                 f"d{gamma} {column}")
-            tape.parameter_line(f"d{beta}", f"(1/m) sum({dA}, axis=1)", f"d{beta} {column}")
-            tape.backward_line(G, f"{gamma} * {dA}", tape.named_shape(G, n))
-            return Term(f"({G} - mean({G}, axis=1) - {hat} * mean({G} * {hat}, axis=1)) "
+            tape.parameter_line(f"d{beta}", f"(1/m) sum({dA}, {axes})", f"d{beta} {column}")
+            tape.backward_line(G, f"{gamma} * {dA}", tape.named_shape(G, shape))
+            return Term(f"({G} - mean({G}, {axes}) - {hat} * mean({G} * {hat}, {axes})) "
                         f"/ sqrt({var} + {eps})")
 
-        tape.advance(self, Var(out, n), backward)
+        tape.advance(self, Var(out, shape), backward)

@@ -73,7 +73,7 @@ _seed = _number(int, lambda v: v >= 0, "a non-negative integer")
 
 def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """The top-level parser and the demo command's."""
-    from minigrad import __version__
+    from minigrad._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="minigrad",

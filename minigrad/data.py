@@ -4,6 +4,11 @@ Targets may be a (k, m) array (one column per example) or a 1-D array of m
 labels; every helper that splits or reorders examples keeps them aligned.
 ``from_rows`` and ``to_rows`` convert from and to the rows-are-examples
 layout of scikit-learn and pandas.
+
+Images are batches ``(c, h, w, m)``, examples on the last axis as well.
+``from_nhwc`` and ``from_nchw`` bring them from the row layouts people have,
+``(m, h, w, c)`` (Keras, the course's notebooks) and ``(m, c, h, w)``
+(PyTorch); ``to_nhwc`` and ``to_nchw`` go back.
 """
 
 from __future__ import annotations
@@ -65,6 +70,62 @@ def to_rows(X: Any) -> Array:
     return result
 
 
+def from_nhwc(X: Any, *, dtype: Any = None) -> Array:
+    """Images as rows ``(m, h, w, c)`` (Keras, the course) as a batch ``(c, h, w, m)``.
+
+    A 3-D ``(m, h, w)`` array holds grayscale images and gets one channel:
+    ``(1, h, w, m)``. The result is C-contiguous; ``dtype`` casts it
+    (float64 for integers, so uint8 pixels become 0.0-255.0).
+
+    >>> from_nhwc(np.zeros((10, 28, 28, 3))).shape
+    (3, 28, 28, 10)
+    >>> from_nhwc(np.zeros((10, 28, 28))).shape
+    (1, 28, 28, 10)
+    """
+    arr = _numbers(X, "from_nhwc")
+    if arr.ndim == 3:
+        arr = arr[..., None]
+    if arr.ndim != 4:
+        raise ShapeError(f"from_nhwc: expected images as rows (m, height, width, channels) or "
+                         f"(m, height, width), got shape {arr.shape}")
+    return _contiguous(arr.transpose(3, 1, 2, 0), dtype)
+
+
+def from_nchw(X: Any, *, dtype: Any = None) -> Array:
+    """Images as rows ``(m, c, h, w)`` (PyTorch) as a batch ``(c, h, w, m)``.
+
+    Accepts a numpy array, or a CPU tensor through ``numpy.asarray``.
+
+    >>> from_nchw(np.zeros((10, 3, 28, 28))).shape
+    (3, 28, 28, 10)
+    """
+    arr = _numbers(X, "from_nchw")
+    if arr.ndim != 4:
+        raise ShapeError(f"from_nchw: expected images as rows (m, channels, height, width), "
+                         f"got shape {arr.shape}")
+    return _contiguous(arr.transpose(1, 2, 3, 0), dtype)
+
+
+def to_nhwc(X: Any) -> Array:
+    """A batch ``(c, h, w, m)`` as images in rows ``(m, h, w, c)`` (Keras, matplotlib's imshow).
+
+    >>> to_nhwc(np.zeros((3, 28, 28, 10))).shape
+    (10, 28, 28, 3)
+    """
+    arr = _image_batch(X, "to_nhwc")
+    return _contiguous(arr.transpose(3, 1, 2, 0), None)
+
+
+def to_nchw(X: Any) -> Array:
+    """A batch ``(c, h, w, m)`` as images in rows ``(m, c, h, w)`` (PyTorch).
+
+    >>> to_nchw(np.zeros((3, 28, 28, 10))).shape
+    (10, 3, 28, 28)
+    """
+    arr = _image_batch(X, "to_nchw")
+    return _contiguous(arr.transpose(3, 0, 1, 2), None)
+
+
 def n_examples(Y: Any, owner: str = "data") -> int:
     """m: columns of a 2-D array, or the length of a 1-D array of labels."""
     arr = np.asarray(Y)
@@ -79,7 +140,8 @@ def train_test_split(
 ) -> tuple[Array, Array, Any, Any]:
     """Split the columns of X and Y: ``X_train, X_test, Y_train, Y_test``.
 
-    The order follows scikit-learn's. ``test_size`` is a fraction in (0, 1)
+    X may also be a batch of images (c, h, w, m): examples are on the last
+    axis either way. The order follows scikit-learn's. ``test_size`` is a fraction in (0, 1)
     or a count of test examples. ``stratify=True`` keeps each class's share
     equal in both parts (Y must then hold class labels or be one-hot).
 
@@ -91,9 +153,10 @@ def train_test_split(
     True
     """
     X_arr, Y_arr = np.asarray(X), np.asarray(Y)
-    if X_arr.ndim != 2:
-        raise ShapeError(f"train_test_split: X must be 2-D (n_x, m), got shape {X_arr.shape}")
-    m = X_arr.shape[1]
+    if X_arr.ndim < 2:
+        raise ShapeError(f"train_test_split: X must be (n_x, m) or images (c, h, w, m), "
+                         f"got shape {X_arr.shape}")
+    m = X_arr.shape[-1]
     if n_examples(Y_arr, "train_test_split") != m:
         raise ShapeError(
             f"train_test_split: X has m={m} columns but Y has {Y_arr.shape[-1]} examples "
@@ -113,7 +176,8 @@ def train_test_split(
     if shuffle:
         train_idx = rng.permutation(train_idx)
         test_idx = rng.permutation(test_idx)
-    return X_arr[:, train_idx], X_arr[:, test_idx], Y_arr[..., train_idx], Y_arr[..., test_idx]
+    return (X_arr[..., train_idx], X_arr[..., test_idx], Y_arr[..., train_idx],
+            Y_arr[..., test_idx])
 
 
 @frozen
@@ -221,6 +285,29 @@ def from_one_hot(Y: Any) -> Labels:
 
 
 # -- internals ----------------------------------------------------------------
+
+
+def _numbers(X: Any, owner: str) -> npt.NDArray[Any]:
+    arr = np.asarray(X)
+    if arr.dtype.kind not in "fiub":
+        raise DTypeError(f"{owner}: expected numbers, got dtype {arr.dtype}")
+    return arr
+
+
+def _image_batch(X: Any, owner: str) -> npt.NDArray[Any]:
+    arr = _numbers(X, owner)
+    if arr.ndim != 4:
+        raise ShapeError(f"{owner}: expected a batch of images (channels, height, width, m), "
+                         f"got shape {arr.shape}")
+    return arr
+
+
+def _contiguous(arr: npt.NDArray[Any], dtype: Any) -> Array:
+    target = np.dtype(dtype) if dtype is not None else (
+        arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64))
+    result: Array = np.ascontiguousarray(arr, dtype=target)
+    return result
+
 
 
 def _float_matrix(X: Any, owner: str) -> Array:

@@ -9,12 +9,12 @@ import numpy as np
 from attrs import define, field
 from typing_extensions import override
 
-from minigrad._checks import as_float_matrix
+from minigrad._checks import as_float_batch
 from minigrad._rng import resolve_rng
 from minigrad._typing import Array
 from minigrad.equations import Grad, Tape, Term, Var, generic_lines
 from minigrad.errors import ShapeError, StateError
-from minigrad.layer import Layer
+from minigrad.layer import Layer, Shape
 
 
 def _rate(instance: Dropout, attribute: Any, value: Any) -> None:
@@ -45,6 +45,9 @@ class Dropout(Layer):
 
     Eval mode (``model.eval()``, ``predict``): the identity, A_out = A.
 
+    A may have any shape with examples on the last axis: columns (n, m) or
+    images (c, h, w, m), where each pixel of each channel is dropped on its own.
+
     Args:
         rate: the fraction of units dropped, in [0, 1).
         rng: a ``numpy.random.Generator`` or an int seed for the masks; by
@@ -70,8 +73,8 @@ class Dropout(Layer):
 
     @override
     def forward(self, A: Array) -> Array:
-        if A.__class__ is not np.ndarray or A.ndim != 2 or A.dtype.kind != "f" or not A.shape[1]:
-            A = as_float_matrix(self, A, None, "A")
+        if A.__class__ is not np.ndarray or A.ndim < 2 or A.dtype.kind != "f" or not A.shape[-1]:
+            A = as_float_batch(self, A, None, "A")
         self.shape = A.shape
         if not self.training or self.rate == 0.0:
             self.mask = None
@@ -95,14 +98,14 @@ class Dropout(Layer):
         return dA if self.mask is None else dA * self.mask
 
     @override
-    def output_size(self, n_in: int | None) -> int | None:
-        return n_in
+    def output_shape(self, shape: Shape | None) -> Shape | None:
+        return shape  # elementwise: columns or images alike
 
     @override
     def infer(self, A: Array) -> Array:
         """Inference is the identity, as in eval mode; no mask is drawn."""
-        if A.__class__ is not np.ndarray or A.ndim != 2 or A.dtype.kind != "f" or not A.shape[1]:
-            A = as_float_matrix(self, A, None, "A")
+        if A.__class__ is not np.ndarray or A.ndim < 2 or A.dtype.kind != "f" or not A.shape[-1]:
+            A = as_float_batch(self, A, None, "A")
         return A
 
     @override

@@ -64,9 +64,10 @@ class Graph(Layer):
     input_nodes: tuple[Node, ...] = field(factory=tuple)
     output_nodes: tuple[Node, ...] = field(factory=tuple)
     _layers: tuple[Layer, ...] = field(factory=tuple)
-    _shared: frozenset[int] = field(factory=frozenset)  # ids of layers used at several nodes
-    _readers: dict[int, int] = field(factory=dict)  # node id -> how many nodes read it
-    _use_caches: dict[int, list[dict[str, Any]]] = field(factory=dict, repr=False)
+    # the layers used at several nodes, held as objects, not ids, so that a copy
+    # (copy.deepcopy in gradcheck, pickle) refers to its own copies of them
+    _shared: tuple[Layer, ...] = field(factory=tuple)
+    _use_caches: dict[int, list[dict[str, Any]]] = field(factory=dict, repr=False)  # by position
     _check_caches: bool = field(default=False)
 
     def __init__(self, inputs: Node | Sequence[Node], outputs: Node | Sequence[Node]) -> None:
@@ -76,10 +77,7 @@ class Graph(Layer):
         _name_nodes(nodes)
         layers: list[Layer] = []
         uses: dict[int, int] = {}
-        readers: dict[int, int] = {}
         for node in nodes:
-            for source in node.inputs:
-                readers[id(source)] = readers.get(id(source), 0) + 1
             if node.layer is None:
                 continue
             if id(node.layer) not in uses:
@@ -88,7 +86,7 @@ class Graph(Layer):
         _check_dtypes(layers)
         self.__attrs_init__(
             tuple(nodes), tuple(ins), tuple(outs), tuple(layers),
-            frozenset(k for k, n in uses.items() if n > 1), readers, {},
+            tuple(layer for layer in layers if uses[id(layer)] > 1), {},
             not all(_validates_first(leaf) for leaf in leaves_of(layers)),
         )
 
@@ -169,11 +167,13 @@ class Graph(Layer):
             [(leaf, leaf._snapshot()) for leaf in leaves(self)]
             if train and self._check_caches else None
         )
+        previous = self._use_caches  # put back if this forward fails
         if train:
-            self._use_caches.clear()
+            self._use_caches = {}
+        shared = {id(layer) for layer in self._shared}
         node = None
         try:
-            for node in self.nodes:
+            for position, node in enumerate(self.nodes):
                 layer = node.layer
                 if layer is None:
                     continue
@@ -185,12 +185,13 @@ class Graph(Layer):
                 else:
                     run: Callable[[Any], Array] = layer.forward if train else layer.infer
                     values[id(node)] = run(arg)
-                if train and id(layer) in self._shared:
-                    self._use_caches[id(node)] = [x._snapshot() for x in leaves(layer)]
+                if train and id(layer) in shared:
+                    self._use_caches[position] = [x._snapshot() for x in leaves(layer)]
         except Exception as err:
             if snapshot is not None:
                 for leaf, saved in snapshot:
                     leaf._restore(saved)
+            self._use_caches = previous
             err.add_note(self._where(node))
             raise
         outputs = [values[id(node)] for node in self.output_nodes]
@@ -212,17 +213,21 @@ class Graph(Layer):
             _add_into(grads, output, d)
         done: set[int] = set()  # shared layers whose gradients are already set once
         inputs = {id(x) for x in self.input_nodes}
+        shared = {id(layer) for layer in self._shared}
         node: Node | None = None
         try:
-            for node in reversed(self.nodes):
+            for position in reversed(range(len(self.nodes))):
+                node = self.nodes[position]
                 layer = node.layer
                 if layer is None or id(node) not in grads:
                     continue
                 d = grads.pop(id(node))
                 params = layer.parameters()
                 earlier = None
-                if id(layer) in self._shared:
-                    for leaf, saved in zip(leaves(layer), self._use_caches[id(node)], strict=True):
+                if id(layer) in shared:
+                    if position not in self._use_caches:
+                        layer._cached(None)  # a StateError: backward before forward
+                    for leaf, saved in zip(leaves(layer), self._use_caches[position], strict=True):
                         leaf._restore(saved)
                     if id(layer) in done:
                         earlier = [p.grad.copy() for p in params]
@@ -432,7 +437,7 @@ class Graph(Layer):
             n = node.layer.n_parameters()
             shown = f"{n:,}" if id(node.layer) not in counted else f"(shared) {n:,}"
             counted.add(id(node.layer))
-            rows.append((str(node.name), repr(node.layer).splitlines()[0], f"({shape})", shown,
+            rows.append((str(node.name), _one_line(node.layer), f"({shape})", shown,
                          ", ".join(str(s.name) for s in node.inputs)))
         widths = [max(len(r[c]) for r in rows) for c in range(5)]
         fmt = "  ".join(f"{{:{a}{w}}}" for a, w in zip("<<<><", widths, strict=True))
@@ -527,11 +532,13 @@ def _topological(inputs: list[Node], outputs: list[Node]) -> list[Node]:
 
 def _name_nodes(nodes: list[Node]) -> None:
     """Give unnamed nodes unique names: the layer's class in lower case, numbered."""
-    taken = {n.name for n in nodes if n.name is not None}
+    names = [n.name for n in nodes if n.name is not None]
+    for name in names:  # checked before any node is named, so that an error changes nothing
+        if names.count(name) > 1:
+            raise InputError(f"Graph: two nodes are named {name!r}")
+    taken = set(names)
     for node in nodes:
         if node.name is not None:
-            if [n.name for n in nodes].count(node.name) > 1:
-                raise InputError(f"Graph: two nodes are named {node.name!r}")
             continue
         base = "x" if node.layer is None else type(node.layer).__name__.lower()
         name, k = base, 0
@@ -560,12 +567,18 @@ def _validates_first(layer: Layer) -> bool:
     return type(layer).__module__.startswith("minigrad.") and not is_container(layer)
 
 
+def _one_line(layer: Layer) -> str:
+    """A layer's repr on one line: a container's spans several, so it is shortened."""
+    lines = repr(layer).splitlines()
+    return lines[0] if len(lines) == 1 else f"{type(layer).__name__}(...)"
+
+
 def _describe(node: Node) -> str:
     if node.layer is None:
         shape = "?" if node.shape is None else ", ".join(map(str, node.shape))
         return f"{node.name}: Input ({shape}, m)"
     sources = ", ".join(str(s.name) for s in node.inputs)
-    return f"{node.name}: {repr(node.layer).splitlines()[0]} <- {sources}"
+    return f"{node.name}: {_one_line(node.layer)} <- {sources}"
 
 
 def _entries(value: Any, what: str, keys: set[str]) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from minigrad.activations import Activation
+    from minigrad.graph import Graph
 
 INSTALL_HINT = 'pip install "minigrad[plot]"  (or: pip install matplotlib)'
 CLASS_COLORS = ("#3b6fb6", "#d9544d", "#49a35b", "#e0a526", "#8a5fbf", "#3bb3c3",
@@ -204,6 +205,85 @@ def fit_curve(
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return _saved(fig, path)
+
+
+def graph(
+    model: Graph,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+    figsize: tuple[float, float] | None = None,
+    dpi: int = 100,
+) -> Figure:
+    """A picture of a :class:`~minigrad.Graph`: a box per node, an arrow per edge.
+
+    Each box gives the node's name, its layer and the shape of its output;
+    inputs are at the top and outputs at the bottom, each node in the row of
+    its longest path from an input (see ``minigrad._layout``). Inputs, merges
+    and outputs are coloured; a layer used at several nodes is marked shared.
+    ``figsize`` defaults to a size that fits the widest row.
+    """
+    from minigrad._layout import layered
+    from minigrad.graph import Graph as GraphClass
+
+    if not isinstance(model, GraphClass):
+        raise TypeError(f"plot.graph: expected an mg.Graph, got {type(model).__name__}")
+    plt_figure = _figure_class()
+    place = layered(model)
+    n_rows = 1 + max(r for r, _ in place.values())
+    width = max(sum(1 for r, _ in place.values() if r == row) for row in range(n_rows))
+    if figsize is None:
+        figsize = (max(4.0, 2.6 * width), max(2.5, 1.15 * n_rows + (0.4 if title else 0.1)))
+    fig = plt_figure(figsize=figsize, dpi=dpi)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 0.92 if title else 1.0))
+    ax.set_xlim(-width / 2 - 0.1, width / 2 + 0.1)
+    ax.set_ylim(-n_rows + 0.45, 0.55)
+    ax.axis("off")
+    uses: dict[int, int] = {}
+    for node in model.nodes:
+        if node.layer is not None:
+            uses[id(node.layer)] = uses.get(id(node.layer), 0) + 1
+    outputs = {id(n) for n in model.output_nodes}
+    box = 0.32  # half the height of a box, in rows
+    for node in model.nodes:
+        rank, x = place[str(node.name)]
+        for source in node.inputs:
+            s_rank, s_x = place[str(source.name)]
+            # an edge that skips rows bends around the boxes between; in one column, by
+            # about one box width however many rows it skips
+            span = rank - s_rank
+            bend = 0.0 if span == 1 else min(0.9, 2.4 / span) if x == s_x else (
+                0.25 if x > s_x else -0.25)
+            ax.annotate("", xy=(x, -rank + box), xytext=(s_x, -s_rank - box),
+                        arrowprops={"arrowstyle": "-|>", "color": "#555555", "linewidth": 1.0,
+                                    "shrinkA": 0, "shrinkB": 0,
+                                    "connectionstyle": f"arc3,rad={bend}"})
+    for node in model.nodes:
+        rank, x = place[str(node.name)]
+        shape = "?" if node.shape is None else ", ".join(map(str, node.shape))
+        if node.layer is None:
+            what, colour = "Input", "#d6e4f5"
+        else:
+            what = _layer_label(node.layer)
+            colour = "#fbe3c4" if node.layer.takes_list else "#f4f4f4"
+            if uses[id(node.layer)] > 1:
+                what += "  (shared)"
+        if id(node) in outputs:
+            colour = "#d5ecd4"
+        ax.text(x, -rank, f"{node.name}\n{what}\n({shape}, m)", ha="center", va="center",
+                fontsize=8, linespacing=1.3,
+                bbox={"boxstyle": "round,pad=0.4", "facecolor": colour, "edgecolor": "#444444"})
+    if title:
+        fig.suptitle(title)
+    return _saved(fig, path)
+
+
+def _layer_label(layer: Any, limit: int = 30) -> str:
+    """A layer's one-line repr, or its class name for a container (whose repr spans lines)."""
+    text = repr(layer)
+    if "\n" in text:
+        text = type(layer).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # -- internals ----------------------------------------------------------------

@@ -133,19 +133,20 @@ def _is_optimizer(cls: type[Any]) -> bool:
 
 
 def _load_builtins() -> None:
-    """Register the concrete layers minigrad exports and mg.optim's optimizers (once imported)."""
+    """Register minigrad's concrete layer classes and mg.optim's optimizers.
+
+    The layers are found as the subclasses of Layer defined in minigrad's own
+    modules, so this module needs to know none of them (nor the package that
+    exports them); it runs again whenever a name is missing, to pick up
+    modules loaded since.
+    """
     global _builtins_loaded
+    for cls in _subclasses(Layer):
+        if cls.__module__.startswith("minigrad.") and not cls.__name__.startswith("_") \
+                and cls.__name__ not in _ABSTRACT:
+            _CLASSES.setdefault(cls.__name__, cls)
     if _builtins_loaded:
         return
-    import minigrad
-
-    exports = getattr(minigrad, "__all__", None)
-    if exports is None:  # minigrad itself is still being imported
-        return
-    for export in exports:
-        obj = vars(minigrad).get(export)  # not getattr: that would import the lazy modules
-        if isinstance(obj, type) and issubclass(obj, Layer) and obj.__name__ not in _ABSTRACT:
-            _CLASSES.setdefault(obj.__name__, obj)
     try:
         optim = importlib.import_module("minigrad.optim")
     except ImportError:  # pragma: no cover - minigrad without its optimizers
@@ -155,6 +156,15 @@ def _load_builtins() -> None:
         if isinstance(obj, type) and _is_optimizer(obj) and obj.__name__ not in _ABSTRACT:
             _OPTIMIZERS.setdefault(obj.__name__, obj)
     _builtins_loaded = True
+
+
+def _subclasses(cls: type[Layer]) -> list[type[Layer]]:
+    found, stack = [], list(cls.__subclasses__())
+    while stack:
+        sub = stack.pop()
+        found.append(sub)
+        stack.extend(sub.__subclasses__())
+    return found
 
 
 def _qualname(cls: type) -> str:

@@ -122,3 +122,64 @@ def test_repr_and_config() -> None:
     assert repr(BatchNorm(4)) == "BatchNorm(n_features=4)"
     assert BatchNorm(4, momentum=0.2).config() == {
         "n_features": 4, "momentum": 0.2, "eps": 1e-5, "dtype": "float64"}
+
+
+# -- images: one mean and variance per channel --------------------------------------------
+
+X_IMAGES = np.random.default_rng(1).normal(size=(3, 4, 5, 6)) * np.array(
+    [1.0, 5.0, 0.1]).reshape(3, 1, 1, 1) + 2.0
+
+
+def test_images_are_normalized_per_channel_over_pixels_and_examples() -> None:
+    bn = BatchNorm(3)
+    A = bn.forward(X_IMAGES)
+    assert A.shape == X_IMAGES.shape
+    np.testing.assert_allclose(A.mean(axis=(1, 2, 3)), 0.0, atol=1e-12)
+    var = X_IMAGES.var(axis=(1, 2, 3))
+    np.testing.assert_allclose(A.var(axis=(1, 2, 3)), var / (var + 1e-5), rtol=1e-12)
+    n = 4 * 5 * 6
+    np.testing.assert_allclose(bn.running_mean.ravel(), 0.1 * X_IMAGES.mean(axis=(1, 2, 3)))
+    np.testing.assert_allclose(bn.running_var.ravel(), 0.9 + 0.1 * var * n / (n - 1))
+    assert bn.gamma.shape == (3, 1)  # the same parameters as for columns
+
+
+def test_images_equal_columns_of_every_pixel() -> None:
+    # per channel over (h, w, m) is per feature over columns once pixels become examples
+    columns = X_IMAGES.reshape(3, -1)
+    bn_images, bn_columns = BatchNorm(3), BatchNorm(3)
+    A = bn_images.forward(X_IMAGES)
+    np.testing.assert_allclose(A.reshape(3, -1), bn_columns.forward(columns), rtol=1e-13)
+    dA = np.random.default_rng(2).normal(size=X_IMAGES.shape)
+    dZ = bn_images.backward(dA)
+    dZ_columns = bn_columns.backward(dA.reshape(3, -1))
+    np.testing.assert_allclose(dZ.reshape(3, -1), dZ_columns, rtol=1e-12, atol=1e-14)
+    # the parameters' gradients are divided by the m examples, not by the h*w*m columns
+    np.testing.assert_allclose(bn_images._gamma.grad, bn_columns._gamma.grad * 20, rtol=1e-12)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(3, 4, 5, 6), (3, 2, 2, 1)])
+def test_images_gradcheck(training: bool, shape: tuple[int, ...]) -> None:
+    bn = BatchNorm(3)
+    bn.forward(np.random.default_rng(3).normal(size=shape))  # running statistics move
+    bn.train(training)
+    report = mg.gradcheck(bn, np.random.default_rng(4).normal(size=shape))
+    assert report.max_relative_error <= 1e-7, str(report)
+
+
+def test_images_with_the_wrong_channel_count_are_refused() -> None:
+    bn = BatchNorm(3)
+    with pytest.raises(mg.ShapeError, match=r"BatchNorm\(n_features=3\): expected Z with 3 "
+                       r"channels on axis 0, \(3, \.\.\., m\), got \(4, 2, 2, 5\)"):
+        bn.forward(np.zeros((4, 2, 2, 5)))
+    assert bn.output_shape((3, 8, 8)) == (3, 8, 8)
+    with pytest.raises(mg.ShapeError, match="expects 3 channels"):
+        bn.output_shape((4, 8, 8))
+
+
+def test_images_stay_float32() -> None:
+    bn = BatchNorm(3, dtype=np.float32)
+    A = bn.forward(X_IMAGES.astype(np.float32))
+    assert A.dtype == np.float32
+    assert bn.backward(np.ones_like(A)).dtype == np.float32
+    assert bn._gamma.grad.dtype == np.float32 and bn.running_var.dtype == np.float32

@@ -137,3 +137,52 @@ def test_one_hot_errors_name_the_problem() -> None:
         one_hot([0.5, 1.0])
     with pytest.raises(mg.ShapeError, match="one_hot"):
         one_hot(np.zeros((2, 2), dtype=int))
+
+
+# -- images between the row layouts and (c, h, w, m) -------------------------------------
+
+
+def test_from_nhwc_and_back() -> None:
+    rows = np.random.default_rng(0).normal(size=(5, 4, 3, 2))  # (m, h, w, c)
+    X = mg.data.from_nhwc(rows)
+    assert X.shape == (2, 4, 3, 5) and X.flags.c_contiguous
+    np.testing.assert_array_equal(X[1, 2, 0, 3], rows[3, 2, 0, 1])
+    np.testing.assert_array_equal(mg.data.to_nhwc(X), rows)
+
+
+def test_from_nchw_and_back() -> None:
+    rows = np.random.default_rng(0).normal(size=(5, 2, 4, 3))  # (m, c, h, w)
+    X = mg.data.from_nchw(rows)
+    assert X.shape == (2, 4, 3, 5) and X.flags.c_contiguous
+    np.testing.assert_array_equal(X[1, 2, 0, 3], rows[3, 1, 2, 0])
+    np.testing.assert_array_equal(mg.data.to_nchw(X), rows)
+
+
+def test_grayscale_rows_get_one_channel_and_integers_become_floats() -> None:
+    rows = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)  # (m, h, w), as Keras gives MNIST
+    X = mg.data.from_nhwc(rows)
+    assert X.shape == (1, 3, 4, 2) and X.dtype == np.float64
+    np.testing.assert_array_equal(X[0, :, :, 1], rows[1])
+    assert mg.data.from_nchw(np.zeros((2, 1, 3, 3)), dtype=np.float32).dtype == np.float32
+
+
+@pytest.mark.parametrize(("function", "X", "message"), [
+    ("from_nhwc", np.zeros((2, 3)), r"from_nhwc: expected images as rows \(m, height, width, "
+                                    r"channels\) or \(m, height, width\), got shape \(2, 3\)"),
+    ("from_nchw", np.zeros((2, 3, 3)), r"from_nchw: expected images as rows"),
+    ("to_nhwc", np.zeros((2, 3)), r"to_nhwc: expected a batch of images \(channels, height, "
+                                  r"width, m\), got shape \(2, 3\)"),
+    ("to_nchw", np.zeros((2, 3, 3)), r"to_nchw: expected a batch of images"),
+])
+def test_image_helpers_refuse_other_shapes(function: str, X: np.ndarray, message: str) -> None:
+    with pytest.raises(mg.ShapeError, match=message):
+        getattr(mg.data, function)(X)
+
+
+def test_train_test_split_splits_images_on_the_last_axis() -> None:
+    X = np.arange(2 * 3 * 3 * 10, dtype=float).reshape(2, 3, 3, 10)
+    y = np.arange(10)
+    X_train, X_test, _, y_test = mg.data.train_test_split(X, y, test_size=3)
+    assert X_train.shape == (2, 3, 3, 7) and X_test.shape == (2, 3, 3, 3)
+    for k, label in enumerate(y_test):
+        np.testing.assert_array_equal(X_test[..., k], X[..., label])

@@ -120,3 +120,13 @@ def test_digits_without_scikit_learn_says_how_to_install(monkeypatch: pytest.Mon
     with pytest.raises(ImportError, match=hint):
         digits()
     assert not mg.datasets.sklearn_available()
+
+
+def test_digits_as_images() -> None:
+    pytest.importorskip("sklearn")
+    X, y = digits(images=True)
+    X_columns, _ = digits()
+    assert X.shape == (1, 8, 8, 1797) and y.shape == (1797,)
+    np.testing.assert_array_equal(X.reshape(64, -1), X_columns)
+    np.testing.assert_array_equal(X[0, :, :, 0].ravel(), X_columns[:, 0])  # read row by row
+    assert digits(images=True, dtype=np.float32)[0].dtype == np.float32

@@ -91,3 +91,16 @@ def test_repr_and_config() -> None:
     drop = Dropout(0.25, rng=0)
     assert repr(drop) == "Dropout(rate=0.25)"
     assert drop.config() == {"rate": 0.25}
+
+
+def test_images_drop_each_pixel_on_its_own() -> None:
+    drop = Dropout(0.5, rng=0)
+    X = np.ones((3, 8, 8, 50))
+    A = drop.forward(X)
+    assert A.shape == X.shape
+    assert set(np.unique(A).tolist()) == {0.0, 2.0}
+    assert 0.4 < (A == 0).mean() < 0.6
+    dA_prev = drop.backward(np.ones_like(A))
+    np.testing.assert_array_equal(dA_prev, A)  # the same mask
+    assert drop.output_shape((3, 8, 8)) == (3, 8, 8)
+    assert mg.gradcheck(Dropout(0.3, rng=1), np.random.default_rng(0).normal(size=(2, 3, 3, 4)))

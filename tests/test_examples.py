@@ -105,6 +105,36 @@ def check_06(out: str, tmp_path: Path) -> None:
     assert len(pictures(tmp_path)) == 1
 
 
+def check_07(out: str, tmp_path: Path) -> None:
+    if "skipped" in out.splitlines()[0]:  # scikit-learn is an optional extra
+        pytest.skip("scikit-learn is not installed")
+    assert "digits: X (1, 8, 8, 1797)" in out  # images, examples on the last axis
+    assert re.search(r"^gradcheck passed", out, re.M)
+    assert number(r"test accuracy ([0-9.]+%): \d+ of \d+ test images misclassified", out) > 0.9
+    assert [p.name for p in pictures(tmp_path)] == ["cnn_filters.png", "cnn_misclassified.png"]
+
+
+def check_08(out: str, tmp_path: Path) -> None:
+    if "skipped" in out:  # scikit-learn is an optional extra
+        pytest.skip("scikit-learn is not installed")
+    grad_skips = number(r"with skips\s+\|\|dW1\|\| at the start ([0-9.e+-]+)", out)
+    grad_plain = number(r"without skips\s+\|\|dW1\|\| at the start ([0-9.e+-]+)", out)
+    assert grad_skips > 2 * grad_plain
+    skips = number(r"with skips\s+after \d+ epochs: .*test accuracy ([0-9.]+%)", out)
+    plain = number(r"without skips\s+after \d+ epochs: .*test accuracy ([0-9.]+%)", out)
+    assert skips > 0.85 and skips > plain
+    assert [p.name for p in pictures(tmp_path)] == ["residual_training.png"]
+
+
+def check_09(out: str, tmp_path: Path) -> None:
+    if "skipped" in out:
+        pytest.skip("scikit-learn is not installed")
+    assert number(r"test accuracy on pairs of unseen images ([0-9.]+%)", out) > 0.8
+    assert "changes the answer by at most 0.0e+00" in out
+    assert "(shared) 2,080" in out  # the summary marks the encoder's second use
+    assert "one encoder: 6 parameter arrays" in out
+
+
 CHECKS: dict[str, tuple[float, Callable[[str, Path], None]]] = {
     "01_notes_net_by_hand.py": (0.05, check_01),
     "02_planar_hidden_sweep.py": (0.1, check_02),
@@ -112,6 +142,9 @@ CHECKS: dict[str, tuple[float, Callable[[str, Path], None]]] = {
     "04_deep_digits.py": (0.1, check_04),
     "05_regression.py": (0.1, check_05),
     "06_dropout_batchnorm.py": (0.2, check_06),
+    "07_cnn_digits.py": (0.2, check_07),
+    "08_residual_digits.py": (0.1, check_08),
+    "09_two_inputs.py": (0.1, check_09),
 }
 
 

@@ -205,3 +205,12 @@ def test_default_cache_dir_follows_the_environment(
     monkeypatch.delenv("MINIGRAD_DATA")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir("mnist") == tmp_path / "xdg" / "minigrad" / "mnist"
+
+
+def test_loader_gives_images_for_a_convolutional_net(tmp_path: Path) -> None:
+    sums = _write_set(tmp_path)
+    (X_train, _), (X_test, _) = load_idx_dataset(_spec(sums), tmp_path, download=False,
+                                                 images=True)
+    assert X_train.shape == (1, 28, 28, N_TRAIN) and X_test.shape == (1, 28, 28, N_TEST)
+    images = read_idx(tmp_path / FILES[0])
+    np.testing.assert_allclose(X_train[0, :, :, 2], images[2] / 255.0, rtol=1e-6)

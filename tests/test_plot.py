@@ -115,3 +115,57 @@ def test_missing_matplotlib_says_how_to_install(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"mg.plot needs matplotlib.*minigrad\[plot\]"):
         mg.plot.training_curves({"loss": [1.0]})
+
+
+def boxes(fig: object) -> list[object]:
+    """The node boxes of a graph picture: its texts other than the (empty) arrows."""
+    return [t for t in fig.axes[0].texts if t.get_text()]  # type: ignore[attr-defined]
+
+
+def residual_graph() -> mg.Graph:
+    x = mg.Input(2, name="x")
+    h = mg.Tanh()(mg.Dense(2, 8, rng=0)(x))
+    r = mg.Add()([h, mg.Tanh()(mg.Dense(8, 8, rng=1)(h))])
+    return mg.Graph(inputs=x, outputs=mg.Sigmoid()(mg.Dense(8, 1, rng=2)(r)))
+
+
+def test_graph_png_shows_a_box_per_node_and_an_arrow_per_edge(tmp_path: Path) -> None:
+    model = residual_graph()
+    path = tmp_path / "graph.png"
+    fig = mg.plot.graph(model, path=path, title="A residual block", dpi=60)
+    image = read_png(path)
+    width, height = fig.get_size_inches() * 60
+    assert image.shape[:2] == (round(height), round(width))
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in boxes(fig)]
+    assert len(labels) == len(model.nodes)
+    assert "x\nInput\n(2, m)" in labels
+    assert "add\nAdd()\n(8, m)" in labels
+    assert "dense_2\nDense(n_in=8, n_out=1)\n(1, m)" in labels
+    n_edges = sum(len(node.inputs) for node in model.nodes)
+    assert sum(1 for child in ax.get_children() if type(child).__name__ == "Annotation"
+               and not child.get_text()) == n_edges
+    assert n_colours(image) > 8  # inputs, merges and outputs have their own colours
+
+
+def test_graph_puts_inputs_on_top_and_outputs_at_the_bottom(tmp_path: Path) -> None:
+    encoder = mg.Dense(3, 4, rng=0)
+    a, b = mg.Input(3, name="a"), mg.Input(3, name="b")
+    ea, eb = mg.Tanh()(encoder(a)), mg.Tanh()(encoder(b))
+    main = mg.Sigmoid()(mg.Dense(8, 1, rng=1)(mg.Concat()([ea, eb])))
+    aux = mg.Dense(4, 1, rng=2)(ea)
+    model = mg.Graph(inputs=[a, b], outputs=[main, aux])
+    fig = mg.plot.graph(model, dpi=40)
+    heights = {t.get_text().split("\n")[0]: t.get_position()[1] for t in boxes(fig)}
+    assert heights["a"] == heights["b"] == max(heights.values())
+    assert heights["sigmoid"] == heights["dense_3"] == min(heights.values())  # both outputs
+    for node in model.nodes:
+        for source in node.inputs:
+            assert heights[str(source.name)] > heights[str(node.name)]
+    shared = [t.get_text() for t in boxes(fig) if "(shared)" in t.get_text()]
+    assert len(shared) == 2
+
+
+def test_graph_refuses_a_model_that_is_not_a_graph() -> None:
+    with pytest.raises(TypeError, match=r"plot\.graph: expected an mg\.Graph, got Sequential"):
+        mg.plot.graph(mg.Sequential([mg.Dense(2, 1)]))

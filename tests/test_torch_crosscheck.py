@@ -1,4 +1,5 @@
-"""Optional cross-check: minigrad's gradients equal PyTorch's autograd on random deep nets.
+"""Optional cross-check: minigrad's gradients equal PyTorch's autograd on random deep nets
+and on random layer graphs (residuals, concatenations, a shared layer, several inputs).
 
 Skipped when torch is not installed (no test needs it). Every built-in activation and
 every loss appears; nets are float64, examples are columns in minigrad and rows in torch.
@@ -11,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_graph import random_graph  # the random DAGs of tests/test_graph.py
 
 import minigrad as mg
 
@@ -136,3 +138,98 @@ def test_every_builtin_activation_is_cross_checked() -> None:
     from minigrad.activations import BUILTIN_ACTIVATIONS
 
     assert {type(make()) for make, _ in PAIRS} == set(BUILTIN_ACTIVATIONS)
+
+
+# -- graphs: residuals, concatenations, a shared layer, several inputs and outputs ------------
+
+TORCH_OF: dict[type, Callable[[Any], Any]] = {
+    mg.Tanh: torch.tanh, mg.Sigmoid: torch.sigmoid, mg.SiLU: F.silu,
+    mg.Softplus: lambda z: F.softplus(z, threshold=1e9), mg.Identity: lambda z: z,
+}
+
+
+def _torch_layer(layer: mg.Layer, args: list[Any], weights: dict[int, Any]) -> Any:
+    """``layer`` on torch rows (m, n): the same function, written with torch operations."""
+    if isinstance(layer, mg.Dense):
+        W, b = (weights[id(p)] for p in layer.parameters())  # one tensor per parameter
+        return args[0] @ W.T + b.T
+    if type(layer) in TORCH_OF:
+        return TORCH_OF[type(layer)](args[0])
+    if isinstance(layer, mg.Add):
+        return sum(args[1:], args[0])
+    if isinstance(layer, mg.Multiply):
+        out = args[0]
+        for other in args[1:]:
+            out = out * other
+        return out
+    if isinstance(layer, mg.Concat):
+        return torch.cat(args, dim=1)  # minigrad stacks rows of columns; torch, columns of rows
+    if isinstance(layer, mg.Residual):
+        return args[0] + _torch_layer(layer.block, args, weights)
+    if isinstance(layer, mg.Sequential):
+        out = args[0]
+        for child in layer.children():
+            out = _torch_layer(child, [out], weights)
+        return out
+    if isinstance(layer, mg.Graph):
+        outs = _torch_graph(layer, args, weights)
+        return outs[0]
+    raise NotImplementedError(f"no torch twin for {layer!r}")
+
+
+def _torch_graph(model: mg.Graph, inputs: list[Any], weights: dict[int, Any]) -> list[Any]:
+    values = {id(node): X for node, X in zip(model.input_nodes, inputs, strict=True)}
+    for node in model.nodes:
+        if node.layer is not None:
+            values[id(node)] = _torch_layer(node.layer, [values[id(s)] for s in node.inputs],
+                                            weights)
+    return [values[id(node)] for node in model.output_nodes]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_graph_gradients_equal_torch_autograd(seed: int) -> None:
+    g = random_graph(seed, m=5)
+    model, X = g.model, g.inputs
+    rng = np.random.default_rng(seed)
+    m = X[0].shape[1]
+    outs = model.forward(X if len(X) > 1 else X[0])
+    outs = outs if isinstance(outs, list) else [outs]
+    # the cost: MSE on the first output plus a random linear function of the others
+    Y = rng.normal(size=outs[0].shape)
+    Gs = [rng.normal(size=A.shape) for A in outs[1:]]
+    cost = float(np.sum((outs[0] - Y) ** 2)) / m + sum(
+        float(np.vdot(G, A)) for G, A in zip(Gs, outs[1:], strict=True)) / m
+    dA = [2 * (outs[0] - Y), *Gs]
+    dX = model.backward(dA if len(dA) > 1 else dA[0])
+    dX = dX if isinstance(dX, list) else [dX]
+
+    weights = {id(p): torch.tensor(p.value, requires_grad=True) for p in model.parameters()}
+    rows = [torch.tensor(X_i.T, requires_grad=True) for X_i in X]
+    t_outs = _torch_graph(model, rows, weights)
+    t_cost = ((t_outs[0] - torch.tensor(Y.T)) ** 2).sum() / m
+    for G, A in zip(Gs, t_outs[1:], strict=True):
+        t_cost = t_cost + (torch.tensor(G.T) * A).sum() / m
+    t_cost.backward()
+
+    assert len(weights) == len(model.parameters())  # a shared layer's tensors once
+    np.testing.assert_allclose(cost, t_cost.item(), rtol=1e-12)
+    for A, t_A in zip(outs, t_outs, strict=True):
+        np.testing.assert_allclose(A, t_A.detach().numpy().T, rtol=1e-12, atol=1e-15)
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad, weights[id(p)].grad.numpy(), rtol=1e-9, atol=1e-13,
+                                   err_msg=f"graph {seed}, {name}")
+    for i, (d, t_X) in enumerate(zip(dX, rows, strict=True)):
+        # minigrad's dX is per example: m times the gradient of the mean cost
+        np.testing.assert_allclose(d, m * t_X.grad.numpy().T, rtol=1e-9, atol=1e-13,
+                                   err_msg=f"graph {seed}, input {i}")
+
+
+def test_the_torch_graphs_include_residuals_concats_shared_layers_and_two_inputs() -> None:
+    kinds: set[str] = set()
+    n_inputs: set[int] = set()
+    for seed in range(12):
+        g = random_graph(seed, m=5)
+        kinds |= g.kinds
+        n_inputs.add(len(g.inputs))
+    assert {"Residual", "Concat", "shared", "Add", "Multiply"} <= kinds
+    assert max(n_inputs) > 1

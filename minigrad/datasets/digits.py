@@ -21,17 +21,23 @@ INSTALL_HINT = (
 )
 
 
-def digits(*, dtype: DTypeLike = np.float64) -> tuple[Array, npt.NDArray[np.int64]]:
+def digits(
+    *, dtype: DTypeLike = np.float64, images: bool = False
+) -> tuple[Array, npt.NDArray[np.int64]]:
     """The digits set: X of shape (64, 1797), pixels scaled to [0, 1], and labels y (1797,).
 
     Each column is an 8x8 image read row by row; the raw values 0-16 are
-    divided by 16. Needs scikit-learn (an optional extra).
+    divided by 16. ``images=True`` gives the same pixels as a batch of
+    images (1, 8, 8, 1797) for a convolutional net. Needs scikit-learn (an
+    optional extra).
     """
     target = float_dtype(dtype, "digits")
     sklearn_datasets = _sklearn_datasets()
     bunch = sklearn_datasets.load_digits()
     X: Array = np.ascontiguousarray(np.asarray(bunch.data).T, dtype=target)
     X /= target.type(16)
+    if images:
+        X = X.reshape(1, 8, 8, X.shape[1])  # each column read row by row: a free reshape
     return X, np.asarray(bunch.target, dtype=np.int64)
 
 

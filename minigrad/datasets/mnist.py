@@ -107,12 +107,14 @@ def mnist(
     download: bool = True,
     dtype: DTypeLike = np.float32,
     downloader: Downloader | None = None,
+    images: bool = False,
 ) -> tuple[Split, Split]:
     """The MNIST digits: ``(X_train, y_train), (X_test, y_test)``.
 
     X has shape (784, m): one 28x28 image per column, pixels scaled to
-    [0, 1]. y holds integer labels 0-9, shape (m,). m is 60,000 for training
-    and 10,000 for test. float32 by default (half the memory of float64).
+    [0, 1]; with ``images=True`` it is a batch of images (1, 28, 28, m).
+    y holds integer labels 0-9, shape (m,). m is 60,000 for training and
+    10,000 for test. float32 by default (half the memory of float64).
 
     Args:
         cache_dir: folder holding the IDX files (see the module docstring).
@@ -120,9 +122,10 @@ def mnist(
         dtype: float dtype of X.
         downloader: ``downloader(url, destination)``, for a proxy or tests;
             urllib by default.
+        images: X as images (1, 28, 28, m) for a convolutional net.
     """
     return load_idx_dataset(MNIST, cache_dir, download=download, dtype=dtype,
-                            downloader=downloader)
+                            downloader=downloader, images=images)
 
 
 def fashion_mnist(
@@ -131,13 +134,15 @@ def fashion_mnist(
     download: bool = True,
     dtype: DTypeLike = np.float32,
     downloader: Downloader | None = None,
+    images: bool = False,
 ) -> tuple[Split, Split]:
     """Fashion-MNIST (Zalando's clothing images), shaped and scaled like :func:`mnist`.
 
     Label k names ``FASHION_MNIST_CLASSES[k]`` (0 is "T-shirt/top").
+    ``images=True`` gives X as images (1, 28, 28, m).
     """
     return load_idx_dataset(FASHION_MNIST, cache_dir, download=download, dtype=dtype,
-                            downloader=downloader)
+                            downloader=downloader, images=images)
 
 
 def load_idx_dataset(
@@ -147,6 +152,7 @@ def load_idx_dataset(
     download: bool = True,
     dtype: DTypeLike = np.float32,
     downloader: Downloader | None = None,
+    images: bool = False,
 ) -> tuple[Split, Split]:
     """Load an MNIST-like set described by ``spec`` (see :func:`mnist`)."""
     target = float_dtype(dtype, spec.name)
@@ -154,6 +160,10 @@ def load_idx_dataset(
     arrays = [_read_file(spec, folder, name, download, downloader) for name in FILES]
     train = _split(spec, arrays[0], arrays[1], spec.sizes[0], "train", target)
     test = _split(spec, arrays[2], arrays[3], spec.sizes[1], "t10k", target)
+    if images:  # each column is an image read row by row: a free reshape
+        rows, cols = spec.image_shape
+        train = (train[0].reshape(1, rows, cols, -1), train[1])
+        test = (test[0].reshape(1, rows, cols, -1), test[1])
     return train, test
 
 

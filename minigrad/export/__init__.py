@@ -13,10 +13,23 @@ converts through :func:`register_onnx`, :func:`register_torch` and
 """
 
 from minigrad.export._images import register_image_layers
-from minigrad.export.onnx import DEFAULT_OPSET, OnnxBuilder, register_onnx, to_onnx
-from minigrad.export.torch import from_torch, register_from_torch, register_torch, to_torch
+from minigrad.export.onnx import (
+    DEFAULT_OPSET,
+    ONNX_CONVERTERS,
+    OnnxBuilder,
+    register_onnx,
+    to_onnx,
+)
+from minigrad.export.torch import (
+    TORCH_CONVERTERS,
+    from_torch,
+    register_from_torch,
+    register_torch,
+    to_torch,
+)
 
-register_image_layers()  # Conv2D, the pooling layers and Flatten, where this minigrad has them
+# Conv2D, the pooling layers and Flatten, where this minigrad has them
+register_image_layers(ONNX_CONVERTERS, TORCH_CONVERTERS)
 
 __all__ = [
     "DEFAULT_OPSET", "OnnxBuilder", "from_torch", "register_from_torch", "register_onnx",

@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 
 from minigrad.errors import ExportError
-from minigrad.export._walk import optional
-from minigrad.export.onnx import ONNX_CONVERTERS, OnnxBuilder
-from minigrad.export.torch import TORCH_CONVERTERS
+from minigrad.export._walk import Registry, optional
+from minigrad.export.onnx import OnnxBuilder
 from minigrad.layer import Layer
 
 
@@ -160,8 +159,8 @@ def _global_avg_pool_from(module: Any) -> Layer:
     return pool
 
 
-def register_image_layers() -> None:
-    """Add the image layers' conversions, where this minigrad has them."""
+def register_image_layers(onnx_table: Registry[Any], torch_table: Registry[Any]) -> None:
+    """Add the image layers' conversions to the tables, where this minigrad has them."""
     conv, pooling, flatten = (_module(f"minigrad.{n}") for n in ("conv", "pooling", "flatten"))
     pairs: list[tuple[Any, str, Any, Any]] = []
     if conv is not None:
@@ -175,8 +174,8 @@ def register_image_layers() -> None:
     for module, name, to_onnx, to_torch in pairs:
         cls = getattr(module, name, None)
         if isinstance(cls, type):
-            ONNX_CONVERTERS.register(cls, to_onnx)
-            TORCH_CONVERTERS.register(cls, to_torch)
+            onnx_table.register(cls, to_onnx)
+            torch_table.register(cls, to_torch)
 
 
 def from_torch_image_converters(torch: Any) -> dict[type, Any]:

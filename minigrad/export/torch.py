@@ -41,7 +41,8 @@ from minigrad.export._walk import (
     output_shape,
     residual_block,
 )
-from minigrad.layer import Layer
+from minigrad.graph import Graph
+from minigrad.layer import Input, Layer
 from minigrad.sequential import Sequential
 
 TorchConverter = Callable[[Any], Any]
@@ -341,11 +342,7 @@ def _from_module(torch: Any, module: Any, where: str) -> Layer:
 
 
 def _from_graph_module(torch: Any, module: Any, where: str) -> Layer:
-    import minigrad as mg
-
-    graph_cls, input_cls = getattr(mg, "Graph", None), getattr(mg, "Input", None)
-    if graph_cls is None or input_cls is None:
-        raise ExportError("from_torch: this minigrad has no Graph to rebuild a GraphModule in")
+    graph_cls, input_cls = Graph, Input
     layers = [
         _from_module(torch, child, f"{where}.layers.{i}" if where else f"layers.{i}")
         for i, child in enumerate(module.layers)

@@ -246,7 +246,7 @@ def _no_constants(name: str) -> Any:
 
 
 def _version() -> str:
-    from minigrad import __version__
+    from minigrad._version import __version__
 
     return __version__
 
