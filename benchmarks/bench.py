@@ -67,8 +67,9 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "the GEMM-only bound, interleaved in one process; print medians and ratios."
     )
     parser.add_argument("--quick", action="store_true", help="fewer rounds and steps (~1 min)")
-    parser.add_argument("--config", nargs="+", metavar="NAME", choices=[*CONFIG_NAMES, "scaling"],
-                        help=f"run only these: {', '.join(CONFIG_NAMES)}, scaling")
+    parser.add_argument("--config", nargs="+", metavar="NAME",
+                        choices=[*CONFIG_NAMES, "scaling", "lenet"],
+                        help=f"run only these: {', '.join(CONFIG_NAMES)}, scaling, lenet")
     parser.add_argument("--threads", nargs="+", default=["default", "1"], metavar="N",
                         help="thread settings to run, each in turn: 'default' (numpy's BLAS "
                         "and PyTorch as a user gets them) and/or a number (default: both "
@@ -1111,7 +1112,7 @@ def main(args: argparse.Namespace) -> int:
         except ImportError:
             TORCH = None
     configs = make_configs(args.quick)
-    chosen = [c for c in args.config or CONFIG_NAMES if c != "scaling"]
+    chosen = [c for c in args.config or CONFIG_NAMES if c not in ("scaling", "lenet")]
     out: list[str] = machine_info(args.threads)
     print("\n".join(out), flush=True)
     results = []
@@ -1133,14 +1134,14 @@ def main(args: argparse.Namespace) -> int:
             out += block
     scale_block: list[str] = []
     scale_points: list[tuple[str, int, Result]] = []
-    if not args.no_scaling and (not args.config or args.config == ["scaling"]):
+    if not args.no_scaling and (not args.config or "scaling" in args.config):
         threads = args.scaling_threads
         scale_points = scaling(args, threads)
         scale_block = ["", f"scaling, threads {threads}: median time per step (3 rounds, "
                        "interleaved); ratios are medians of per-round ratios",
                        *scaling_lines(scale_points)]
         print("\n".join(scale_block), flush=True)
-    lenet_rows = None if args.config else lenet_section(args)
+    lenet_rows = lenet_section(args) if not args.config or "lenet" in args.config else None
     lenet_block: list[str] = []
     if lenet_rows:
         lenet_block = ["", "LeNet-5 (benchmarks/lenet.py), float32, minigrad / PyTorch per step:"]
