@@ -1,34 +1,49 @@
 """Training speed and memory: minigrad next to hand-written numpy, PyTorch and the GEMM bound.
 
-    python benchmarks/bench.py               # every configuration, under five minutes
-    python benchmarks/bench.py --quick       # the same configurations, about a minute
-    python benchmarks/bench.py --config planar mnist-b128-f32 --threads 2
-    python benchmarks/bench.py --plot        # also draw docs/performance.png (matplotlib)
+    python benchmarks/bench.py               # everything, at the default threads and at 1
+    python benchmarks/bench.py --quick       # the same, short rounds (smoke test)
+    python benchmarks/bench.py --config planar mnist-b128-f32 --threads default
+    python benchmarks/bench.py --config scaling --plot   # the scaling section only
+    python benchmarks/bench.py --plot        # also draw docs/performance.png and
+                                             # docs/performance-scaling.png (matplotlib)
 
 Every implementation trains the same net from the same initial weights on the
 same batches, in one process. They take turns: round r runs each of them for
 the same number of steps (the order rotates every round), so a noisy machine
 slows them all alike. Reported per step: the median, min and max over the
-rounds, and the median over rounds of the ratio to hand-written numpy in the
-same round. After timing, the final weights of each implementation are
-compared with numpy's: they must have computed the same thing.
+rounds; the median over rounds of the ratio to hand-written numpy in the same
+round, and the middle half (IQR) of those per-round ratios. After timing, the
+final weights of each implementation are compared with numpy's.
+
+Threads: every configuration runs twice, at "default" (numpy's BLAS as a user
+gets it, PyTorch given the same number of threads) and at 1 (threadpoolctl
+limits every BLAS/OpenMP pool; torch.set_num_threads(1)). The header names the
+pools and their threads.
 
 Implementations:
   numpy      the net by hand, in the notes' style: Z = W A + b, A = g(Z), the cost
              every step, dZ = A - Y, dW = (1/m) dZ A^T, W = W - lr dW.
-  minigrad   the public API, a manual loop: model.forward, loss.forward,
+  minigrad   the documented manual loop: model.forward, loss.forward,
              model.backward(loss.backward(), input_grad=False), opt.step().
   mg logits  (planar only) the same without the Sigmoid layer, with
              BinaryCrossEntropy(from_logits=True).
-  mg plain   the manual loop with plain model.backward(loss.backward()), which
-             also computes the data's gradient W1^T dZ1 that training never uses
-             (shown for information; not a target).
+  mg plain   the natural manual loop, model.backward(loss.backward()), which
+             also computes the data's gradient W1^T dZ1 that training never uses.
+  mg Graph   (784-256-128-10 at batch 32 and 128, float32) the minigrad loop on
+             the same chain built as an mg.Graph (target: within 1.05 of Sequential).
   mg.fit     mg.fit(..., shuffle=False) called once per round on that round's
              batches, so its one-off input checks count in full.
   torch      PyTorch CPU, nn.Sequential + torch.optim.SGD, idiomatic fused losses
              (BCEWithLogitsLoss, cross_entropy), the same number of threads.
   GEMM       only the matrix products of one step: W A forward, dZ A^T and W^T dZ
              backward (not W^T dZ for the first layer, which no one needs).
+
+Nets: the notes' planar 2-4-1; 784-256-128-10 at batch 32, 128, 1024 in float32
+and float64; ten Dense(64) layers; a residual MLP as an mg.Graph (784-256, three
+blocks H + ReLU(W H + b), 10 classes). Scaling: one training step as width
+(64..2048), depth (2..32 Dense layers) and batch (1..4096) grow, numpy, minigrad,
+PyTorch and GEMM. LeNet-5 (benchmarks/lenet.py, when the conv layers are there):
+minigrad / PyTorch at batch 64 and 256.
 
 Memory (--no-memory skips it): tracemalloc (which sees numpy's allocations)
 follows epochs over all 60,000 examples (batch 128, no shuffling) of numpy,
@@ -52,10 +67,13 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "the GEMM-only bound, interleaved in one process; print medians and ratios."
     )
     parser.add_argument("--quick", action="store_true", help="fewer rounds and steps (~1 min)")
-    parser.add_argument("--config", nargs="+", metavar="NAME", choices=CONFIG_NAMES,
-                        help=f"run only these: {', '.join(CONFIG_NAMES)}")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS/OpenMP threads for every implementation (default 1)")
+    parser.add_argument("--config", nargs="+", metavar="NAME",
+                        choices=[*CONFIG_NAMES, "scaling", "lenet"],
+                        help=f"run only these: {', '.join(CONFIG_NAMES)}, scaling, lenet")
+    parser.add_argument("--threads", nargs="+", default=["default", "1"], metavar="N",
+                        help="thread settings to run, each in turn: 'default' (numpy's BLAS "
+                        "and PyTorch as a user gets them) and/or a number (default: both "
+                        "'default' and '1')")
     parser.add_argument("--rounds", type=int, help="rounds per configuration")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory checks")
@@ -65,9 +83,17 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", metavar="PATH", help="also write every number as JSON")
     parser.add_argument("--check", action="store_true",
                         help="exit with status 1 when a target does not hold")
+    parser.add_argument("--no-scaling", action="store_true",
+                        help="skip the scaling section (width, depth, batch)")
+    parser.add_argument("--scaling-threads", default="1", metavar="N",
+                        help="the thread setting of the scaling section (default 1: on a shared "
+                        "machine the curves at the default threads are mostly its load)")
+    parser.add_argument("--no-lenet", action="store_true",
+                        help="skip the LeNet section (benchmarks/lenet.py, when present)")
     args = parser.parse_args(argv)
-    if args.threads < 1:
-        parser.error("--threads must be at least 1")
+    for t in args.threads:
+        if t != "default" and (not t.isdigit() or int(t) < 1):
+            parser.error(f"--threads takes 'default' or a positive number, got {t!r}")
     return args
 
 
@@ -75,14 +101,8 @@ CONFIG_NAMES = [
     "planar",
     "mnist-b32-f32", "mnist-b32-f64", "mnist-b128-f32", "mnist-b128-f64",
     "mnist-b1024-f32", "mnist-b1024-f64",
-    "deep",
+    "deep", "resmlp-b32-f32", "resmlp-b128-f32",
 ]
-
-if __name__ == "__main__":
-    ARGS = _parse_args()
-    # before numpy (or torch) loads its BLAS: every implementation gets the same threads
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_var] = str(ARGS.threads)
 
 import datetime
 import gc
@@ -91,7 +111,8 @@ import math
 import platform
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +120,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import minigrad as mg
+import minigrad.layer
 import minigrad.optim
 from minigrad.losses import BinaryCrossEntropy, CategoricalCrossEntropy, MeanSquaredError
 
@@ -116,7 +138,7 @@ Runner = Callable[[int], None]
 class Config:
     name: str
     title: str
-    kind: str  # "planar", "mnist" or "deep"
+    kind: str  # "planar", "mnist", "deep", "resmlp" or "mlp" (the scaling nets)
     sizes: list[int]
     dtype: Any
     batch: int | None  # None: full batch
@@ -129,7 +151,7 @@ def make_configs(quick: bool) -> dict[str, Config]:
     configs = {
         "planar": Config("planar", "planar 2-4-1, tanh + sigmoid, full batch of 400, float64",
                          "planar", [2, 4, 1], np.float64, None, 1.2,
-                         steps=500 if quick else 1000, rounds=6 if quick else 10),
+                         steps=500, rounds=10),
         "deep": Config("deep", "ten Dense(64) + ReLU, MSE, batch 32, float64", "deep",
                        [64] * 11, np.float64, 32, 0.01),
     }
@@ -139,7 +161,19 @@ def make_configs(quick: bool) -> dict[str, Config]:
             configs[name] = Config(
                 name, f"784-256-128-10 ReLU, softmax CE, batch {batch}, float{bits}",
                 "mnist", [784, 256, 128, 10], dtype, batch, 0.1)
+    for batch in (32, 128):
+        name = f"resmlp-b{batch}-f32"
+        configs[name] = Config(
+            name, f"784-256, three residual blocks A = H + ReLU(W H + b) of width 256, 10 "
+            f"classes, softmax CE, batch {batch}, float32 (a Graph)",
+            "resmlp", [784, 256, 256, 256, 256, 10], np.float32, batch, 0.01)
     return configs
+
+
+def mlp_config(name: str, sizes: list[int], batch: int) -> Config:
+    """A scaling point: ReLU hidden layers, softmax CE, float32, on the MNIST-shaped data."""
+    return Config(name, f"{'-'.join(map(str, sizes))} ReLU, softmax CE, batch {batch}, float32",
+                  "mlp", sizes, np.float32, batch, 0.01)
 
 
 # -- data and initial weights ------------------------------------------------------
@@ -289,6 +323,67 @@ def numpy_impl(cfg: Config, data: Data) -> Impl:
                 b3 = b3 - lr * db3
             params[:] = [[W1, b1], [W2, b2], [W3, b3]]
 
+    elif cfg.kind == "resmlp":
+        def run(steps: int) -> None:
+            (W0, b0), *blocks, (W4, b4) = params
+            first = cursor.take(steps)
+            for k in range(first, first + steps):
+                Xb, Yb = X[:, k * B:(k + 1) * B], Y[:, k * B:(k + 1) * B]
+                Z0 = np.dot(W0, Xb) + b0
+                H = np.maximum(Z0, 0)
+                Hs, Zs = [H], []
+                for W, b in blocks:  # H = H + ReLU(W H + b)
+                    Z = np.dot(W, H) + b
+                    H = H + np.maximum(Z, 0)
+                    Zs.append(Z)
+                    Hs.append(H)
+                Z4 = np.dot(W4, H) + b4
+                E = np.exp(Z4 - np.max(Z4, axis=0, keepdims=True))
+                A4 = E / np.sum(E, axis=0, keepdims=True)
+                cost = -np.sum(Yb * np.log(A4)) / B  # noqa: F841
+                dZ4 = A4 - Yb
+                grads = [((1 / B) * np.dot(dZ4, H.T), (1 / B) * np.sum(dZ4, axis=1, keepdims=True))]
+                dH = np.dot(W4.T, dZ4)
+                for i in range(len(blocks) - 1, -1, -1):
+                    W, _ = blocks[i]
+                    dZ = dH * (Zs[i] > 0)
+                    grads.append(((1 / B) * np.dot(dZ, Hs[i].T),
+                                  (1 / B) * np.sum(dZ, axis=1, keepdims=True)))
+                    dH = dH + np.dot(W.T, dZ)  # the skip path's gradient plus the block's
+                dZ0 = dH * (Z0 > 0)
+                grads.append(((1 / B) * np.dot(dZ0, Xb.T),
+                              (1 / B) * np.sum(dZ0, axis=1, keepdims=True)))
+                for (W, b), (dW, db) in zip(params, reversed(grads), strict=True):
+                    W -= lr * dW
+                    b -= lr * db
+
+    elif cfg.kind == "mlp":  # any depth: the notes' L-layer net, ReLU and softmax
+        L = len(params)
+
+        def run(steps: int) -> None:
+            first = cursor.take(steps)
+            for k in range(first, first + steps):
+                A, Yb = X[:, k * B:(k + 1) * B], Y[:, k * B:(k + 1) * B]
+                As, Zs = [A], []
+                for i, (W, b) in enumerate(params):
+                    Z = np.dot(W, A) + b
+                    Zs.append(Z)
+                    if i < L - 1:
+                        A = np.maximum(Z, 0)
+                        As.append(A)
+                E = np.exp(Z - np.max(Z, axis=0, keepdims=True))
+                A = E / np.sum(E, axis=0, keepdims=True)
+                cost = -np.sum(Yb * np.log(A)) / B  # noqa: F841
+                dZ = A - Yb
+                for i in range(L - 1, -1, -1):
+                    W, b = params[i]
+                    dW = (1 / B) * np.dot(dZ, As[i].T)
+                    db = (1 / B) * np.sum(dZ, axis=1, keepdims=True)
+                    if i > 0:
+                        dZ = np.dot(W.T, dZ) * (Zs[i - 1] > 0)
+                    W -= lr * dW
+                    b -= lr * db
+
     else:  # deep: L layers, so lists and a loop, as the notes' L-layer net does
         L = len(params)
 
@@ -315,31 +410,49 @@ def numpy_impl(cfg: Config, data: Data) -> Impl:
     return Impl(run, lambda: [W for W, _ in params])
 
 
-def minigrad_model(cfg: Config, logits: bool = False) -> tuple[mg.Sequential, Any]:
-    layers: list[mg.Layer] = []
+def _dense(W: np.ndarray, b: np.ndarray, dtype: Any) -> mg.Dense:
+    dense = mg.Dense(W.shape[1], W.shape[0], dtype=dtype)
+    dense.W[...] = W
+    dense.b[...] = b
+    return dense
+
+
+def minigrad_model(cfg: Config, logits: bool = False, graph: bool = False) -> tuple[Any, Any]:
+    """The config's net in minigrad; ``graph=True`` builds the same chain as an mg.Graph."""
     weights = initial_weights(cfg)
+    if cfg.kind == "resmlp":  # a Graph: the skip connections are mg.Add nodes
+        (W0, b0), *blocks, (W4, b4) = weights
+        x = mg.Input(cfg.sizes[0])
+        h = mg.ReLU()(_dense(W0, b0, cfg.dtype)(x))
+        for W, b in blocks:
+            h = mg.Add()([h, mg.ReLU()(_dense(W, b, cfg.dtype)(h))])
+        out = mg.Softmax()(_dense(W4, b4, cfg.dtype)(h))
+        return mg.Graph(x, out), CategoricalCrossEntropy()
+    layers: list[mg.Layer] = []
     for i, (W, b) in enumerate(weights):
-        dense = mg.Dense(W.shape[1], W.shape[0], dtype=cfg.dtype)
-        dense.W[...] = W
-        dense.b[...] = b
-        layers.append(dense)
+        layers.append(_dense(W, b, cfg.dtype))
         if i < len(weights) - 1:
             layers.append(mg.Tanh() if cfg.kind == "planar" else mg.ReLU())
     if cfg.kind == "planar":
         if not logits:
             layers.append(mg.Sigmoid())
         loss: Any = BinaryCrossEntropy(from_logits=logits)
-    elif cfg.kind == "mnist":
+    elif cfg.kind in ("mnist", "mlp"):
         layers.append(mg.Softmax())
         loss = CategoricalCrossEntropy()
     else:
         loss = MeanSquaredError()
+    if graph:
+        node = x = mg.Input(cfg.sizes[0])
+        for layer in layers:
+            node = layer(node)
+        return mg.Graph(x, node), loss
     return mg.Sequential(layers), loss
 
 
 def minigrad_impl(cfg: Config, data: Data, logits: bool = False,
-                  input_grad: bool = False) -> Impl:
-    model, loss = minigrad_model(cfg, logits)
+                  input_grad: bool = False, graph: bool = False) -> Impl:
+    model, loss = minigrad_model(cfg, logits, graph)
     opt = mg.optim.SGD(model.parameters(), lr=cfg.lr)
     X, Y, cursor = data.X, data.Y, Cursor(data.X.shape[1], cfg.batch)
     B = cursor.batch
@@ -382,8 +495,8 @@ def fit_impl(cfg: Config, data: Data) -> Impl:
     return Impl(run, lambda: dense_weights(model))
 
 
-def dense_weights(model: mg.Sequential) -> list[np.ndarray]:
-    return [layer.W for layer in model if isinstance(layer, mg.Dense)]
+def dense_weights(model: Any) -> list[np.ndarray]:
+    return [layer.W for layer in mg.layer.leaves(model) if isinstance(layer, mg.Dense)]
 
 
 def torch_impl(cfg: Config, data: Data) -> Impl:
@@ -401,7 +514,21 @@ def torch_impl(cfg: Config, data: Data) -> Impl:
         mods.append(lin)
         if i < len(weights) - 1:
             mods.append(nn.Tanh() if cfg.kind == "planar" else nn.ReLU())
-    model = nn.Sequential(*mods)
+    model: Any = nn.Sequential(*mods)
+    if cfg.kind == "resmlp":
+        class ResMLP(nn.Module):
+            def __init__(self, linears: list[Any]) -> None:
+                super().__init__()
+                self.linears = nn.ModuleList(linears)
+
+            def forward(self, x: Any) -> Any:
+                first, *blocks, last = self.linears
+                h = torch.relu(first(x))
+                for lin in blocks:
+                    h = h + torch.relu(lin(h))
+                return last(h)
+
+        model = ResMLP([m for m in mods if isinstance(m, nn.Linear)])
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     Xr = torch.from_numpy(np.ascontiguousarray(data.X.T))  # examples as rows, as torch wants
     cursor = Cursor(data.X.shape[1], cfg.batch)
@@ -409,7 +536,7 @@ def torch_impl(cfg: Config, data: Data) -> Impl:
     if cfg.kind == "planar":
         Yr = torch.from_numpy(np.ascontiguousarray(data.Y.T))
         lossf: Callable[..., Any] = nn.BCEWithLogitsLoss()
-    elif cfg.kind == "mnist":
+    elif cfg.kind in ("mnist", "mlp", "resmlp"):
         assert data.labels is not None
         Yr = torch.from_numpy(data.labels)
         lossf = nn.functional.cross_entropy
@@ -429,7 +556,7 @@ def torch_impl(cfg: Config, data: Data) -> Impl:
             opt.step()
 
     def final() -> list[np.ndarray]:
-        return [m.weight.detach().numpy() for m in model if isinstance(m, nn.Linear)]
+        return [m.weight.detach().numpy() for m in model.modules() if isinstance(m, nn.Linear)]
 
     return Impl(run, final)
 
@@ -464,12 +591,16 @@ def gemm_impl(cfg: Config, data: Data) -> Impl:
     return Impl(run)
 
 
-def implementations(cfg: Config, data: Data, with_torch: bool) -> dict[str, Impl]:
+def implementations(cfg: Config, data: Data, with_torch: bool,
+                    scaling: bool = False) -> dict[str, Impl]:
     impls = {"numpy": numpy_impl(cfg, data), "minigrad": minigrad_impl(cfg, data)}
     if cfg.kind == "planar":
         impls["mg logits"] = minigrad_impl(cfg, data, logits=True)
-    impls["mg.fit"] = fit_impl(cfg, data)
-    impls["mg plain"] = minigrad_impl(cfg, data, input_grad=True)
+    if not scaling:
+        impls["mg.fit"] = fit_impl(cfg, data)
+        impls["mg plain"] = minigrad_impl(cfg, data, input_grad=True)
+    if cfg.kind == "mnist" and cfg.dtype == np.float32 and (cfg.batch or 0) <= 128:
+        impls["mg Graph"] = minigrad_impl(cfg, data, graph=True)  # the same chain as a Graph
     if with_torch:
         impls["torch"] = torch_impl(cfg, data)
     impls["GEMM"] = gemm_impl(cfg, data)
@@ -489,26 +620,34 @@ def timed(run: Runner, steps: int) -> float:
         gc.enable()
 
 
-def calibrate(cfg: Config, run: Runner, quick: bool) -> tuple[int, int]:
-    """Steps per round (so that numpy's round takes ~0.4 s, 0.15 s quick) and rounds."""
-    rounds = cfg.rounds or (5 if quick else 9)
+def calibrate(cfg: Config, run: Runner, quick: bool,
+              target: float | None = None) -> tuple[int, int]:
+    """Steps per round (so that numpy's round takes ~0.12 s, 0.03 s quick) and rounds."""
+    rounds = cfg.rounds or (3 if quick else 9)
     if cfg.steps:
-        return cfg.steps, rounds
-    per_step = min(timed(run, 3) for _ in range(2))
-    target = 0.15 if quick else 0.4
-    n_batches = Cursor(60_000 if cfg.kind == "mnist" else 8192, cfg.batch).n_batches
+        return (max(3, cfg.steps // 10) if quick else cfg.steps), rounds
+    per_step = min(timed(run, 2) for _ in range(2))
+    target = target or (0.03 if quick else 0.12)
+    n_batches = Cursor(8192 if cfg.kind == "deep" else 60_000, cfg.batch).n_batches
     return max(3, min(n_batches, round(target / per_step))), rounds
 
 
 def interleave(impls: dict[str, Impl], steps: int, rounds: int) -> dict[str, list[float]]:
+    """Per-step times, one per round; every implementation runs once per round.
+
+    Each runs ``steps`` steps per round, except one that is more than four times
+    slower than numpy (PyTorch on the planar net): it runs fewer, so that a round
+    of it lasts about four of numpy's, and the whole benchmark stays short.
+    """
     names = list(impls)
-    for name in names:  # warm-up: caches, first allocations, lazy imports
-        impls[name].run(2)
+    warm = {name: timed(impls[name].run, 2) for name in names}  # caches, lazy imports
+    budget = 4 * steps * warm["numpy"]
+    counts = {name: max(2, min(steps, round(budget / warm[name]))) for name in names}
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
-            times[name].append(timed(impls[name].run, steps))
+            times[name].append(timed(impls[name].run, counts[name]))
     return times
 
 
@@ -519,26 +658,66 @@ class Result:
     rounds: int
     times: dict[str, list[float]]
     agreement: dict[str, float] = field(default_factory=dict)
+    threads: str = "1"
 
     def median(self, name: str) -> float:
         return float(np.median(self.times[name]))
 
+    def ratios(self, name: str, to: str = "numpy") -> np.ndarray:
+        """Per round: this implementation's time over ``to``'s time in the same round."""
+        return np.array(self.times[name]) / np.array(self.times[to])
+
     def ratio(self, name: str, to: str = "numpy") -> float:
         """Median over rounds of this round's time over ``to``'s time in the same round."""
-        a, b = np.array(self.times[name]), np.array(self.times[to])
-        return float(np.median(a / b))
+        return float(np.median(self.ratios(name, to)))
+
+    def spread(self, name: str, to: str = "numpy") -> tuple[float, float]:
+        """The middle half of the per-round ratios (25th and 75th percentiles)."""
+        lo, hi = np.percentile(self.ratios(name, to), [25, 75])
+        return float(lo), float(hi)
 
 
-def run_config(cfg: Config, args: argparse.Namespace) -> Result:
+def blas_default_threads() -> int | None:
+    """The threads numpy's BLAS uses when nobody sets them (threadpoolctl), None if unknown."""
+    if threadpoolctl is None:
+        return None
+    pools = [p for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas"]
+    return int(pools[0]["num_threads"]) if pools else None
+
+
+@contextmanager
+def thread_setting(threads: str) -> Iterator[None]:
+    """'default': numpy's BLAS as a user gets it, PyTorch with as many threads (it picks
+    its own otherwise); a number: every BLAS and OpenMP pool and PyTorch limited to it."""
+    torch_before = TORCH.get_num_threads() if TORCH is not None else None
+    n = blas_default_threads() if threads == "default" else int(threads)
+    try:
+        if TORCH is not None and n is not None:
+            TORCH.set_num_threads(n)
+        if threads == "default" or threadpoolctl is None:
+            yield
+        else:
+            with threadpoolctl.threadpool_limits(n):
+                yield
+    finally:
+        if TORCH is not None and torch_before is not None:
+            TORCH.set_num_threads(torch_before)
+
+
+def run_config(cfg: Config, args: argparse.Namespace, threads: str = "1",
+               scaling: bool = False) -> Result:
     data = data_for(cfg)
-    impls = implementations(cfg, data, with_torch=TORCH is not None and not args.no_torch)
-    steps, rounds = calibrate(cfg, numpy_impl(cfg, data).run, args.quick)  # a spare copy
-    if args.rounds:
-        rounds = args.rounds
-    times = interleave(impls, steps, rounds)
-    result = Result(cfg, steps, rounds, times)
-    result.agreement = agreement(cfg, data, with_torch="torch" in impls)
-    return result
+    with_torch = TORCH is not None and not args.no_torch
+    with thread_setting(threads):
+        impls = implementations(cfg, data, with_torch=with_torch, scaling=scaling)
+        steps, rounds = calibrate(cfg, numpy_impl(cfg, data).run, args.quick,  # a spare copy
+                                  target=(0.02 if args.quick else 0.05) if scaling else None)
+        if scaling:
+            rounds = 3
+        if args.rounds:
+            rounds = args.rounds
+        times = interleave(impls, steps, rounds)
+    return Result(cfg, steps, rounds, times, threads=threads)
 
 
 def agreement(cfg: Config, data: Data, with_torch: bool, steps: int = 20) -> dict[str, float]:
@@ -659,7 +838,7 @@ def float32_check(m: int) -> list[str]:
 TORCH: Any = None
 
 
-def machine_info(threads: int) -> list[str]:
+def machine_info(threads: list[str]) -> list[str]:
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -692,29 +871,34 @@ def machine_info(threads: int) -> list[str]:
         f"torch:   {TORCH.__version__}, {TORCH.get_num_threads()} threads" if TORCH is not None
         else "torch:   not installed: skipped (pip install torch==2.13.0 for the CPU build)"
     )
-    lines.append(f"threads: {threads} for every implementation (OPENBLAS/OMP/MKL_NUM_THREADS)")
+    env = ", ".join(f"{v}={os.environ[v]}" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                                       "MKL_NUM_THREADS") if v in os.environ)
+    lines.append(f"threads: each configuration runs at {' and at '.join(threads)} "
+                 f"(default = numpy's BLAS as a user gets it: {blas_default_threads()} threads "
+                 f"here{'; environment: ' + env if env else ', no thread variables set'}; "
+                 "PyTorch gets the same number)")
     return lines
 
 
 def table(result: Result, markdown: bool = False) -> list[str]:
     cfg = result.cfg
     unit, scale = ("us", 1e6)
-    head = (f"{cfg.name}: {cfg.title}; {result.rounds} rounds x {result.steps} steps "
-            f"per implementation, times per step")
+    head = (f"{cfg.name}, threads {result.threads}: {cfg.title}; {result.rounds} rounds x "
+            f"{result.steps} steps per implementation, times per step")
     names = list(result.times)
     rows = []
     for name in names:
         t = np.array(result.times[name]) * scale
-        ratio = result.ratio(name)
+        lo, hi = result.spread(name)
         vs_gemm = result.ratio(name, "GEMM") if name != "GEMM" else 1.0
         agree = result.agreement.get(name)
         rows.append([
             name, f"{np.median(t):,.1f}", f"{t.min():,.1f}", f"{t.max():,.1f}",
-            f"{ratio:.3f}", f"{vs_gemm:.2f}",
+            f"{result.ratio(name):.3f}", f"{lo:.2f}-{hi:.2f}", f"{vs_gemm:.2f}",
             "" if agree is None else f"{agree:.0e}",
         ])
     cols = ["implementation", f"median {unit}", f"min {unit}", f"max {unit}",
-            "/ numpy", "/ GEMM", "W vs numpy"]
+            "/ numpy", "IQR", "/ GEMM", "W vs numpy"]
     if markdown:
         lines = [f"**{head}**", "", "| " + " | ".join(cols) + " |",
                  "|" + "|".join(["---"] + ["---:"] * (len(cols) - 1)) + "|"]
@@ -725,23 +909,37 @@ def table(result: Result, markdown: bool = False) -> list[str]:
     return [head, "  " + fmt.format(*cols), *("  " + fmt.format(*r) for r in rows)]
 
 
+def _check(r: Result, name: str, to: str, limit: float, strict: bool = False
+           ) -> tuple[bool, str]:
+    x = r.ratio(name, to)
+    lo, hi = r.spread(name, to)
+    ok = x < limit if strict else x <= limit
+    return ok, (f"{r.cfg.name} [threads {r.threads}]: {name} / {to} = {x:.3f} "
+                f"(IQR {lo:.2f}-{hi:.2f}; {'<' if strict else '<='} {limit:.2f})")
+
+
 def targets(results: list[Result], memory: dict[str, Any], f32_bad: list[str] | None,
-            ) -> list[tuple[bool, str]]:
+            lenet: list[dict[str, Any]] | None = None) -> list[tuple[bool, str]]:
     checks: list[tuple[bool, str]] = []
     for r in results:
         for name in ("minigrad", "mg logits", "mg.fit"):
             if name in r.times:
-                x = r.ratio(name)
-                checks.append((x <= 1.10, f"{r.cfg.name}: {name} / numpy = {x:.3f} (<= 1.10)"))
+                checks.append(_check(r, name, "numpy", 1.10))
+        if "mg Graph" in r.times:
+            checks.append(_check(r, "mg Graph", "minigrad", 1.05))
         if "torch" in r.times and (r.cfg.kind == "planar" or (
                 r.cfg.dtype == np.float32 and (r.cfg.batch or 0) <= 128)):
-            for name in ("minigrad", "mg logits"):
+            for name in ("minigrad", "mg logits", "mg.fit"):
                 if name in r.times:
-                    x = r.ratio(name, "torch")
-                    checks.append((x < 1.0, f"{r.cfg.name}: {name} / torch = {x:.3f} (< 1)"))
+                    checks.append(_check(r, name, "torch", 1.0, strict=True))
         if r.cfg.batch == 1024:
-            x = r.ratio("minigrad", "GEMM")
-            checks.append((x <= 1.15, f"{r.cfg.name}: minigrad / GEMM = {x:.3f} (<= 1.15)"))
+            checks.append(_check(r, "minigrad", "GEMM", 1.15))
+    for row in lenet or []:
+        limit = {64: 1.0, 256: 1.25}.get(row["batch"])
+        if limit is not None and row["threads"] == "default":
+            checks.append((row["ratio"] <= limit,
+                           f"lenet-b{row['batch']} [threads default]: minigrad / torch = "
+                           f"{row['ratio']:.3f} (<= {limit:.2f})"))
     for cfg_name, mem in memory.items():
         ref = mem["numpy"]["peak"]
         for name in ("minigrad", "mg.fit"):
@@ -757,6 +955,103 @@ def targets(results: list[Result], memory: dict[str, Any], f32_bad: list[str] | 
     return checks
 
 
+# -- scaling -----------------------------------------------------------------------
+
+
+def scaling_points(quick: bool) -> list[tuple[str, int, Config]]:
+    """(axis, x, config): width and depth at batch 128, batch on the 784-256-128-10 net."""
+    widths = [64, 256, 1024] if quick else [64, 128, 256, 512, 1024, 2048]
+    depths = [2, 8, 32] if quick else [2, 4, 8, 16, 32]
+    batches = [1, 32, 1024] if quick else [1, 4, 16, 64, 256, 1024, 4096]
+    points = [("width", w, mlp_config(f"width-{w}", [784, w, w, 10], 128)) for w in widths]
+    points += [("depth", d, mlp_config(f"depth-{d}", [784] + [256] * (d - 1) + [10], 128))
+               for d in depths]
+    points += [("batch", b, mlp_config(f"batch-{b}", [784, 256, 128, 10], b)) for b in batches]
+    return points
+
+
+def scaling(args: argparse.Namespace, threads: str) -> list[tuple[str, int, Result]]:
+    out = []
+    for axis, x, cfg in scaling_points(args.quick):
+        out.append((axis, x, run_config(cfg, args, threads, scaling=True)))
+    return out
+
+
+def scaling_lines(points: list[tuple[str, int, Result]]) -> list[str]:
+    names = ["numpy", "minigrad", "torch", "GEMM"]
+    lines = [f"{'point':12s}" + "".join(f"{n:>13s}" for n in names)
+             + f"{'mg / numpy':>12s}{'IQR':>11s}{'mg / GEMM':>11s}{'mg / torch':>12s}"]
+    for _, _, r in points:
+        cells = "".join(f"{r.median(n) * 1e6:>10,.0f} us" if n in r.times else f"{'-':>13s}"
+                        for n in names)
+        lo, hi = r.spread("minigrad")
+        torch_ratio = f"{r.ratio('minigrad', 'torch'):>12.2f}" if "torch" in r.times else ""
+        lines.append(f"{r.cfg.name:12s}{cells}{r.ratio('minigrad'):>12.3f}"
+                     f"{f'{lo:.2f}-{hi:.2f}':>11s}{r.ratio('minigrad', 'GEMM'):>11.2f}"
+                     + torch_ratio)
+    return lines
+
+
+def plot_scaling(points: list[tuple[str, int, Result]], path: str, threads: str) -> str:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "scaling plot: matplotlib is not installed; skipped"
+    axes_names = ["width", "depth", "batch"]
+    labels = {"width": "width w of 784-w-w-10 (batch 128)",
+              "depth": "Dense layers in 784-256-...-256-10 (batch 128)",
+              "batch": "batch size (784-256-128-10)"}
+    styles = {"numpy": ("tab:orange", "o", "hand-written numpy"),
+              "minigrad": ("tab:blue", "s", "minigrad (manual loop)"),
+              "torch": ("tab:red", "^", "PyTorch CPU"), "GEMM": ("tab:gray", "x", "GEMM only")}
+    fig, axs = plt.subplots(1, 3, figsize=(13, 4))
+    for ax, axis in zip(axs, axes_names, strict=True):
+        mine = [(x, r) for a, x, r in points if a == axis]
+        xs = [x for x, _ in mine]
+        for name, (color, marker, label) in styles.items():
+            if all(name in r.times for _, r in mine):
+                ys = [r.median(name) * 1e3 for _, r in mine]
+                if axis == "batch":  # per example, so the lines are readable over 1..4096
+                    ys = [y / x for y, x in zip(ys, xs, strict=True)]
+                ax.plot(xs, ys, marker=marker, color=color, label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel(labels[axis])
+        ax.set_ylabel("ms per example per step" if axis == "batch" else "ms per training step")
+        ax.grid(True, which="major", alpha=0.3)
+    axs[0].legend(fontsize="small")
+    fig.suptitle(f"How one training step grows (float32, SGD, threads: {threads})", fontsize=10)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return f"scaling plot: {path}"
+
+
+# -- LeNet (issue 10's conv benchmark, benchmarks/lenet.py) -------------------------------
+
+
+def lenet_section(args: argparse.Namespace) -> list[dict[str, Any]] | None:
+    """LeNet-5 steps, minigrad / PyTorch, at batch 64 and 256, through benchmarks/lenet.py."""
+    if args.no_lenet or TORCH is None or not hasattr(mg, "Conv2D"):
+        return None
+    here = os.path.dirname(os.path.abspath(__file__))
+    if not os.path.exists(os.path.join(here, "lenet.py")):
+        return None
+    sys.path.insert(0, here)
+    import lenet  # the conv layers' own benchmark
+
+    rows = []
+    for threads in args.threads:
+        for m in (64, 256):
+            rounds, steps = (3, 2) if args.quick else (7, 4)
+            got = lenet.run(m, threads, rounds, steps)
+            rows.append({"batch": m, "threads": threads, **got})
+    return rows
+
+
 def plot(results: list[Result], path: str) -> str:
     try:
         import matplotlib
@@ -765,15 +1060,15 @@ def plot(results: list[Result], path: str) -> str:
         from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
     except ImportError:
         return "plot: matplotlib is not installed; skipped"
-    order = ["minigrad", "mg logits", "mg.fit", "torch", "GEMM"]
-    colors = dict(zip(order, ["tab:blue", "tab:cyan", "tab:green", "tab:red", "tab:gray"],
-                      strict=True))
+    order = ["minigrad", "mg logits", "mg.fit", "mg Graph", "torch", "GEMM"]
+    colors = dict(zip(order, ["tab:blue", "tab:cyan", "tab:green", "tab:purple", "tab:red",
+                              "tab:gray"], strict=True))
     rows: list[tuple[float, str, float]] = []  # (y, implementation, ratio)
     ticks: list[tuple[float, str]] = []
     y = 0.0
     for r in results:
         names = [n for n in order if n in r.times]
-        ticks.append((y + (len(names) - 1) / 2, r.cfg.name))
+        ticks.append((y + (len(names) - 1) / 2, f"{r.cfg.name} [{r.threads}]"))
         for name in names:
             rows.append((y, name, r.ratio(name)))
             y += 1
@@ -797,7 +1092,8 @@ def plot(results: list[Result], path: str) -> str:
     ax.set_yticks([t for t, _ in ticks], [label for _, label in ticks])
     ax.invert_yaxis()
     ax.set_xlabel("time per training step / hand-written numpy (lower is faster)")
-    ax.set_title("minigrad vs hand-written numpy, PyTorch CPU and the GEMM bound", fontsize=10)
+    ax.set_title("minigrad vs hand-written numpy, PyTorch CPU and the GEMM bound "
+                 "[threads]", fontsize=10)
     ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -809,33 +1105,55 @@ def plot(results: list[Result], path: str) -> str:
 def main(args: argparse.Namespace) -> int:
     global TORCH
     started = time.perf_counter()
-    if threadpoolctl is not None:
-        threadpoolctl.threadpool_limits(args.threads)
     if not args.no_torch:
         try:
             import torch
-            torch.set_num_threads(args.threads)
             TORCH = torch
         except ImportError:
             TORCH = None
     configs = make_configs(args.quick)
-    chosen = args.config or CONFIG_NAMES
+    chosen = [c for c in args.config or CONFIG_NAMES if c not in ("scaling", "lenet")]
     out: list[str] = machine_info(args.threads)
     print("\n".join(out), flush=True)
     results = []
     for name in chosen:
-        result = run_config(configs[name], args)
-        results.append(result)
-        block = ["", *table(result)]
-        agree = ", ".join(f"{k} {v:.0e}" for k, v in result.agreement.items())
-        block.append(f"  weights after 20 steps vs numpy's (max |difference| / max |W|): {agree}")
-        print("\n".join(block), flush=True)
-        out += block
+        agreement_done: dict[str, float] | None = None
+        for threads in args.threads:
+            result = run_config(configs[name], args, threads)
+            if agreement_done is None:  # the numbers do not depend on the threads
+                with thread_setting(threads):
+                    agreement_done = agreement(configs[name], data_for(configs[name]),
+                                               with_torch="torch" in result.times)
+            result.agreement = agreement_done
+            results.append(result)
+            block = ["", *table(result)]
+            agree = ", ".join(f"{k} {v:.0e}" for k, v in result.agreement.items())
+            block.append(f"  weights after 20 steps vs numpy's (max |difference| / max |W|): "
+                         f"{agree}")
+            print("\n".join(block), flush=True)
+            out += block
+    scale_block: list[str] = []
+    scale_points: list[tuple[str, int, Result]] = []
+    if not args.no_scaling and (not args.config or "scaling" in args.config):
+        threads = args.scaling_threads
+        scale_points = scaling(args, threads)
+        scale_block = ["", f"scaling, threads {threads}: median time per step (3 rounds, "
+                       "interleaved); ratios are medians of per-round ratios",
+                       *scaling_lines(scale_points)]
+        print("\n".join(scale_block), flush=True)
+    lenet_rows = lenet_section(args) if not args.config or "lenet" in args.config else None
+    lenet_block: list[str] = []
+    if lenet_rows:
+        lenet_block = ["", "LeNet-5 (benchmarks/lenet.py), float32, minigrad / PyTorch per step:"]
+        lenet_block += [f"  batch {r['batch']:4d} threads {r['threads']:>7s}: minigrad "
+                        f"{r['minigrad'] * 1e3:8.2f} ms  torch {r['torch'] * 1e3:8.2f} ms  "
+                        f"ratio {r['ratio']:.3f}" for r in lenet_rows]
+        print("\n".join(lenet_block), flush=True)
     memory: dict[str, Any] = {}
     f32_bad = None
     mem_block: list[str] = []
     if not args.no_memory:
-        epochs, m = (2, 60_000) if args.quick else (3, 60_000)
+        epochs, m = (2, 10_000) if args.quick else (3, 30_000)
         for name in ("mnist-b128-f32", "mnist-b128-f64"):
             memory[name] = memory_check(configs[name], epochs, m)
         f32_bad = float32_check(1024)
@@ -848,26 +1166,35 @@ def main(args: argparse.Namespace) -> int:
                              + " ".join(f"{a / 1e6:.3f}" for a in info["after_epoch"]))
         print("\n".join(block), flush=True)
         mem_block = block[1:]
-    checks = targets(results, memory, f32_bad)
+    checks = targets(results, memory, f32_bad, lenet_rows)
     block = ["", "targets:"] + [f"  {'PASS' if ok else 'FAIL'}  {text}" for ok, text in checks]
     block.append(f"\ntotal time {time.perf_counter() - started:.0f} s")
     print("\n".join(block), flush=True)
     if args.plot:
-        print(plot(results, args.plot))
+        if results:
+            print(plot(results, args.plot))
+        if scale_points:
+            root, ext = os.path.splitext(args.plot)
+            print(plot_scaling(scale_points, f"{root}-scaling{ext}", args.scaling_threads))
     if args.markdown:
         md = ["```text", *machine_info(args.threads), "```"]
         for r in results:
             md += ["", *table(r, markdown=True)]
-        md += ["", "```text", *mem_block, "", *block[1:-1], "```"]
+        md += ["", "```text", *scale_block[1:], *lenet_block, "", *mem_block, "",
+               *block[1:-1], "```"]
         with open(args.markdown, "w", encoding="utf-8") as f:
             f.write("\n".join(md) + "\n")
     if args.json:
         payload = {
             "machine": machine_info(args.threads),
-            "results": [{"config": r.cfg.name, "title": r.cfg.title, "steps": r.steps,
-                         "rounds": r.rounds, "seconds_per_step": r.times,
+            "results": [{"config": r.cfg.name, "threads": r.threads, "title": r.cfg.title,
+                         "steps": r.steps, "rounds": r.rounds, "seconds_per_step": r.times,
                          "ratio_to_numpy": {n: r.ratio(n) for n in r.times},
+                         "ratio_iqr": {n: r.spread(n) for n in r.times},
                          "weights_vs_numpy": r.agreement} for r in results],
+            "scaling": [{"axis": a, "x": x, "config": r.cfg.name, "threads": r.threads,
+                         "seconds_per_step": r.times} for a, x, r in scale_points],
+            "lenet": lenet_rows,
             "memory": memory,
             "float32_violations": f32_bad,
             "targets": [{"pass": ok, "check": text} for ok, text in checks],
@@ -878,4 +1205,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(ARGS))
+    sys.exit(main(_parse_args()))

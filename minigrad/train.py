@@ -222,9 +222,10 @@ def _train(
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(initial_epoch, state.epochs):
             state.epoch = epoch
-            with np.errstate(**caller_errors):
-                for call in begin_epoch:
-                    call(state)
+            if begin_epoch:  # entering an error state costs as much as a tiny net's step
+                with np.errstate(**caller_errors):
+                    for call in begin_epoch:
+                        call(state)
             lr = optimizer.lr
             start = time.perf_counter()
             if shuffling:
@@ -262,9 +263,10 @@ def _train(
             values += [lr, time.perf_counter() - start]
             state.logs = dict(zip(state.log_names, values, strict=True))
             history.append(state.logs, epoch=epoch + 1)
-            with np.errstate(**caller_errors):
-                for call in end_epoch:
-                    call(state)
+            if end_epoch:
+                with np.errstate(**caller_errors):
+                    for call in end_epoch:
+                        call(state)
             if interrupt.requested and not state.stop_requested:  # Ctrl-C after the last step
                 state.stop(f"interrupted (Ctrl-C) after epoch {epoch + 1}: the model and "
                            "optimizer are at that epoch's end")
