@@ -87,7 +87,7 @@ def test_readme_gives_the_two_setup_commands_that_ci_runs() -> None:
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     assert DEMO_COMMAND in readme and TEST_COMMAND in readme
-    assert "about a minute and a half" in "\n".join(readme)  # what the tests take
+    assert "about two minutes" in "\n".join(readme)  # what the tests take
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "python3 -m venv" in ci
     assert "pip install --quiet -e '.[test]'" in ci and "\npython -m pytest\n" in ci
