@@ -223,9 +223,9 @@ class Graph(Layer):
                 if layer is None or id(node) not in grads:
                     continue
                 d = grads.pop(id(node))
-                params = layer.parameters()
                 earlier = None
                 if id(layer) in shared:
+                    params = layer.parameters()
                     if position not in self._use_caches:
                         layer._cached(None)  # a StateError: backward before forward
                     for leaf, saved in zip(leaves(layer), self._use_caches[position], strict=True):
@@ -378,7 +378,7 @@ class Graph(Layer):
             )
         checked = []
         for node, array in zip(self.input_nodes, arrays, strict=True):
-            A = as_float_batch(self._short(), array, None, f"input {node.name!r}")
+            A = as_float_batch(_Named(self), array, None, f"input {node.name!r}")
             if node.shape is not None and A.shape[:-1] != node.shape:
                 hint = ""
                 if A.ndim == 2 and len(node.shape) == 1 and A.shape[1] == node.shape[0]:
@@ -453,6 +453,16 @@ class Graph(Layer):
 
 
 # -- helpers --------------------------------------------------------------------------
+
+
+class _Named:
+    """Names a graph in an input check's message, made only if the check fails."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+
+    def __repr__(self) -> str:
+        return self.graph._short()
 
 
 def _add_into(grads: dict[int, Array], node: Node, d: Array) -> None:
