@@ -731,3 +731,14 @@ def test_fit_with_two_outputs_a_loss_each_and_loss_weights_is_gradient_descent()
     np.testing.assert_allclose(history["loss"], costs, rtol=1e-12)
     for p, q in zip(model.parameters(), by_hand.parameters(), strict=True):
         np.testing.assert_allclose(p.value, q.value, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("merge", [mg.Add, mg.Multiply, mg.Concat], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("m", [1, 5])
+def test_each_merge_layer_passes_gradcheck_on_its_own(merge: type[mg.Merge], m: int) -> None:
+    """Each input's gradient of a merge, checked against finite differences in float64."""
+    rng = np.random.default_rng(m)
+    rows = (3, 3, 3) if merge is not mg.Concat else (2, 3, 1)
+    inputs = [rng.normal(size=(n, m)) for n in rows]
+    report = mg.gradcheck(merge(), inputs)
+    assert report.passed and report.n_checked == sum(rows) * m, str(report)
