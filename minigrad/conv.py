@@ -173,7 +173,7 @@ class Conv2D(Layer):
 
     @W.setter
     def W(self, value: Array) -> None:
-        self._assign(self._W, value)
+        self._W.assign(value, self)
 
     @property
     def b(self) -> Array:
@@ -181,7 +181,7 @@ class Conv2D(Layer):
 
     @b.setter
     def b(self, value: Array) -> None:
-        self._assign(self._b, value)
+        self._b.assign(value, self)
 
     @property
     def dW(self) -> Array:
@@ -350,14 +350,6 @@ class Conv2D(Layer):
         if dZ.dtype is not self._W.value.dtype or not dZ.flags.c_contiguous:
             dZ = np.ascontiguousarray(dZ, dtype=self._W.value.dtype)
         return dZ
-
-    def _assign(self, param: Parameter, value: Any) -> None:
-        arr = np.asarray(value)
-        if arr.shape != param.value.shape:
-            raise ShapeError(
-                f"{self!r}: {param.name} must keep shape {param.value.shape}, got {arr.shape}"
-            )
-        param.value[...] = arr
 
 
 # Caches are plain slots: skip attrs' on-setattr validators on every forward.

@@ -8,11 +8,11 @@ import numpy as np
 from attrs import define, field
 from typing_extensions import override
 
-from minigrad._checks import as_float_matrix, check_finite, check_rows
+from minigrad._checks import as_float_matrix, check_rows
 from minigrad._rng import resolve_rng
 from minigrad._typing import Array, DTypeLike
 from minigrad.equations import Grad, Tape, Term, Var, generic_lines
-from minigrad.errors import DTypeError, ShapeError
+from minigrad.errors import ShapeError
 from minigrad.init import INITIALIZERS, filled, initial_weights
 from minigrad.layer import Layer, Parameter
 
@@ -96,7 +96,7 @@ class Dense(Layer):
 
     @W.setter
     def W(self, value: Array) -> None:
-        self._assign(self._W, value)
+        self._W.assign(value, self)
 
     @property
     def b(self) -> Array:
@@ -104,7 +104,7 @@ class Dense(Layer):
 
     @b.setter
     def b(self, value: Array) -> None:
-        self._assign(self._b, value)
+        self._b.assign(value, self)
 
     @property
     def dW(self) -> Array:
@@ -226,29 +226,6 @@ class Dense(Layer):
             return Term(f"{W}^T {dZ}", carry=f"{W}^T {dZ}")
 
         tape.advance(self, Var(Z, self.n_out), backward)
-
-    def _assign(self, param: Parameter, value: Any) -> None:
-        """Copy ``value`` into the parameter: real, finite numbers of its shape, or an error
-        naming the layer (the parameter is unchanged then)."""
-        what = f"{param.name} (a {param.value.shape} weight array)"
-        try:
-            arr = np.asarray(value)
-        except (ValueError, TypeError) as err:  # ragged lists, odd objects
-            raise DTypeError(f"{self!r}: cannot read {what} as an array of numbers: {err}") \
-                from None
-        if arr.dtype.kind not in "fiu":
-            raise DTypeError(
-                f"{self!r}: {param.name} must hold real numbers, got dtype {arr.dtype}"
-                + (" (take .real if the imaginary parts are 0)" if arr.dtype.kind == "c" else "")
-            )
-        if arr.shape != param.value.shape:
-            raise ShapeError(
-                f"{self!r}: {param.name} must keep shape {param.value.shape}, got {arr.shape}"
-            )
-        with np.errstate(over="ignore"):
-            cast = arr.astype(param.value.dtype)  # float64 beyond float32's range becomes inf
-        check_finite(self, cast, f"{param.name} (as {param.value.dtype})")
-        param.value[...] = cast
 
 
 # Caches are plain slots: skip attrs' on-setattr validators, which only concern

@@ -37,7 +37,7 @@ from attrs import define, field
 from minigrad._checks import check_finite
 from minigrad._typing import Array, DTypeLike
 from minigrad.equations import Tape, generic_lines
-from minigrad.errors import InputError, ShapeError, StateError
+from minigrad.errors import DTypeError, InputError, ShapeError, StateError
 from minigrad.explanation import Explanation, build_explanation, explain_text
 
 Shape = tuple[int, ...]
@@ -107,6 +107,29 @@ class Parameter:
     @property
     def size(self) -> int:
         return int(self.value.size)
+
+    def assign(self, value: Any, owner: object) -> None:
+        """Copy ``value`` into ``self.value`` in place: real, finite numbers of its shape, or an
+        error naming ``owner`` (the layer), with the parameter unchanged."""
+        what = f"{self.name} (a {self.value.shape} weight array)"
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as err:  # ragged lists, odd objects
+            raise DTypeError(f"{owner!r}: cannot read {what} as an array of numbers: {err}") \
+                from None
+        if arr.dtype.kind not in "fiu":
+            raise DTypeError(
+                f"{owner!r}: {self.name} must hold real numbers, got dtype {arr.dtype}"
+                + (" (take .real if the imaginary parts are 0)" if arr.dtype.kind == "c" else "")
+            )
+        if arr.shape != self.value.shape:
+            raise ShapeError(
+                f"{owner!r}: {self.name} must keep shape {self.value.shape}, got {arr.shape}"
+            )
+        with np.errstate(over="ignore"):
+            cast = arr.astype(self.value.dtype)  # float64 beyond float32's range becomes inf
+        check_finite(owner, cast, f"{self.name} (as {self.value.dtype})")
+        self.value[...] = cast
 
     def astype(self, dtype: DTypeLike) -> None:
         """Convert value and grad to ``dtype`` (new arrays)."""

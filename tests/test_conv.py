@@ -330,3 +330,16 @@ def test_backward_checks_dZ_and_the_order() -> None:
     with pytest.raises(mg.ShapeError, match=r"expected dZ of shape \(2, 3, 3, 2\) like Z, got "
                                             r"\(2, 3, 3, 1\)"):
         layer.backward(np.zeros((2, 3, 3, 1)))
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    (np.full((2, 1, 3, 3), "x"), r"W must hold real numbers, got dtype <U1"),
+    (np.full((2, 1, 3, 3), np.nan), r"W \(as float64\) holds non-finite values"),
+    (np.ones((2, 1, 2, 2)), r"W must keep shape \(2, 1, 3, 3\), got \(2, 1, 2, 2\)"),
+])
+def test_assigning_bad_weights_is_refused_naming_the_layer(bad: np.ndarray, message: str) -> None:
+    layer = mg.Conv2D(1, 2, 3, rng=0)
+    before = layer.W.copy()
+    with pytest.raises(ValueError, match=r"Conv2D\(.*\): " + message):
+        layer.W = bad
+    np.testing.assert_array_equal(layer.W, before)
