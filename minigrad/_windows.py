@@ -110,10 +110,16 @@ def column_blocks(out_hw: Pair, m: int, n_rows: int, itemsize: int) -> list[tupl
 
 
 def _block_columns(win: Array, rows: slice, cols: slice, buffer: Array) -> Array:
-    """Copy the windows of the output positions ``[rows, cols]`` into ``buffer``'s first columns."""
+    """Copy the windows of the output positions ``[rows, cols]`` into the start of ``buffer``.
+
+    The block is the buffer's first ``rows * n`` entries read as one contiguous
+    ``(rows, n)`` matrix, whatever size an earlier batch left the buffer: the same
+    batch then gives the same bits (BLAS sums in an order that can depend on the stride).
+    """
     c, kh, kw, _, _, m = win.shape
     n_i, n_j = rows.stop - rows.start, cols.stop - cols.start
-    block = buffer[:, :n_i * n_j * m]
+    n_rows, n = buffer.shape[0], n_i * n_j * m
+    block = buffer.reshape(-1)[:n_rows * n].reshape(n_rows, n)
     np.copyto(block.reshape(c, kh, kw, n_i, n_j, m), win[:, :, :, rows, cols, :])
     return block
 

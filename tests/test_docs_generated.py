@@ -73,6 +73,14 @@ def test_output_check_notices_a_wrong_output(
     assert sync.stale(page) == []
 
 
+def test_output_check_allows_only_a_gradient_check_s_rounding_digits() -> None:
+    same = load("sync_outputs")._same
+    line = "gradcheck passed: max relative error {} (tolerance 1e-07) over 449 entries"
+    assert same(line.format("6.4e-10"), line.format("6.1e-10"))  # another CPU's BLAS
+    assert not same(line.format("6.4e-10"), line.format("3.0e-06"))  # a real change
+    assert not same(line.format("6.4e-10"), line.format("6.4e-10").replace("449", "448"))
+
+
 # -- the README's promises ---------------------------------------------------------------
 
 ROOT = DOCS.parent
