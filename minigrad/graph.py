@@ -24,8 +24,8 @@ backward; the parameter gradients are summed over the uses.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Self
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple, Self
 
 import numpy as np
 from attrs import define, field
@@ -40,6 +40,21 @@ from minigrad.layer import Input, Layer, Node, Parameter, Shape, is_container, l
 
 Structure = Any
 """An array, or a list of arrays (one per graph input or output)."""
+
+
+class Step(NamedTuple):
+    """One node's work, worked out once when the graph is built.
+
+    Values and gradients are kept in lists by node position, so that a step
+    reads its inputs by index: ``sources`` are the positions of the nodes it
+    reads.
+    """
+
+    position: int
+    layer: Layer
+    sources: tuple[int, ...]
+    shared: bool  # the layer is used at several nodes (its caches are swapped per use)
+    reads_data: bool  # every source is a graph input: its input gradient is the data's dX
 
 
 @define(eq=False, repr=False, init=False)
@@ -71,6 +86,8 @@ class Graph(Layer):
     _shared: tuple[Layer, ...] = field(factory=tuple)
     _use_caches: dict[int, list[dict[str, Any]]] = field(factory=dict, repr=False)  # by position
     _check_caches: bool = field(default=False)
+    _plan: tuple[Step, ...] = field(factory=tuple, repr=False)  # the layer nodes, in order
+    _outputs_at: tuple[int, ...] = field(factory=tuple, repr=False)  # the output nodes' positions
 
     def __init__(self, inputs: Node | Sequence[Node], outputs: Node | Sequence[Node]) -> None:
         ins = _node_list(inputs, "inputs")
@@ -86,10 +103,17 @@ class Graph(Layer):
                 layers.append(node.layer)
             uses[id(node.layer)] = uses.get(id(node.layer), 0) + 1
         _check_dtypes(layers)
+        position = {id(node): i for i, node in enumerate(nodes)}
+        plan = tuple(
+            Step(i, node.layer, tuple(position[id(s)] for s in node.inputs),
+                 uses[id(node.layer)] > 1, all(s.layer is None for s in node.inputs))
+            for i, node in enumerate(nodes) if node.layer is not None
+        )
         self.__attrs_init__(
             tuple(nodes), tuple(ins), tuple(outs), tuple(layers),
             tuple(layer for layer in layers if uses[id(layer)] > 1), {},
-            not all(_validates_first(leaf) for leaf in leaves_of(layers)),
+            not all(_validates_first(leaf) for leaf in leaves_of(layers)), plan,
+            tuple(position[id(node)] for node in outs),
         )
 
     # -- container --------------------------------------------------------------
@@ -163,8 +187,8 @@ class Graph(Layer):
         self, X: Structure, *, train: bool, trace: list[tuple[Layer, Any, Any]] | None = None
     ) -> Structure:
         """Each node's layer on its inputs' values, in topological order."""
-        arrays = self.bind_inputs(X)
-        values = {id(node): A for node, A in zip(self.input_nodes, arrays, strict=True)}
+        values: list[Any] = self.bind_inputs(X)  # by node position: the inputs come first
+        values += [None] * len(self._plan)
         snapshot = (
             [(leaf, leaf._snapshot()) for leaf in leaves(self)]
             if train and self._check_caches else None
@@ -172,86 +196,81 @@ class Graph(Layer):
         previous = self._use_caches  # put back if this forward fails
         if train:
             self._use_caches = {}
-        shared = {id(layer) for layer in self._shared}
-        node = None
+        step = None
         try:
-            for position, node in enumerate(self.nodes):
-                layer = node.layer
-                if layer is None:
-                    continue
-                args = [values[id(source)] for source in node.inputs]
-                arg = args[0] if len(args) == 1 else args
+            for step in self._plan:
+                position, layer, sources = step.position, step.layer, step.sources
+                A_in = values[sources[0]] if len(sources) == 1 else [values[i] for i in sources]
                 if trace is not None:
-                    values[id(node)], inner = layer.forward_trace(arg)
+                    values[position], inner = layer.forward_trace(A_in)
                     trace += inner
+                elif train:
+                    values[position] = layer.forward(A_in)
                 else:
-                    run: Callable[[Any], Array] = layer.forward if train else layer.infer
-                    values[id(node)] = run(arg)
-                if train and id(layer) in shared:
+                    values[position] = layer.infer(A_in)
+                if train and step.shared:
                     self._use_caches[position] = [x._snapshot() for x in leaves(layer)]
         except Exception as err:
             if snapshot is not None:
                 for leaf, saved in snapshot:
                     leaf._restore(saved)
             self._use_caches = previous
-            err.add_note(self._where(node))
+            err.add_note(self._where(step))
             raise
-        outputs = [values[id(node)] for node in self.output_nodes]
+        outputs = [values[i] for i in self._outputs_at]
         return outputs[0] if len(outputs) == 1 else outputs
 
     @override
     def backward(self, dA: Structure, *, input_grad: bool = True) -> Structure:
         """Run the output gradients back through the nodes; return the inputs' gradients.
 
-        ``grads[node]`` collects the gradient of the loss with respect to a
-        node's output. A node read by several layers receives one term from
+        ``grads[k]`` collects the gradient of the loss with respect to the
+        output of node k. A node read by several layers receives one term from
         each: *gradients add where paths fork*. With ``input_grad=False`` the
         layers that read only graph inputs set their parameter gradients and
         skip the input gradient (the data's dX, which training never uses);
         None is returned.
         """
-        grads: dict[int, Array] = {}
-        for output, d in zip(self.output_nodes, self._bind_grads(dA), strict=True):
-            _add_into(grads, output, d)
+        grads: list[Array | None] = [None] * len(self.nodes)  # by node position
+        for position, d_out in zip(self._outputs_at, self._bind_grads(dA), strict=True):
+            grads[position] = _added(grads[position], d_out)
         done: set[int] = set()  # shared layers whose gradients are already set once
-        inputs = {id(x) for x in self.input_nodes}
-        shared = {id(layer) for layer in self._shared}
-        node: Node | None = None
+        step = None
         try:
-            for position in reversed(range(len(self.nodes))):
-                node = self.nodes[position]
-                layer = node.layer
-                if layer is None or id(node) not in grads:
+            for step in reversed(self._plan):
+                position, layer, sources = step.position, step.layer, step.sources
+                d = grads[position]
+                if d is None:  # no output depends on this use (the data's dX was skipped)
                     continue
-                d = grads.pop(id(node))
-                earlier = None
-                if id(layer) in shared:
-                    params = layer.parameters()
-                    if position not in self._use_caches:
-                        layer._cached(None)  # a StateError: backward before forward
-                    for leaf, saved in zip(leaves(layer), self._use_caches[position], strict=True):
-                        leaf._restore(saved)
-                    if id(layer) in done:
-                        earlier = [p.grad.copy() for p in params]
-                    done.add(id(layer))
-                if not input_grad and all(id(source) in inputs for source in node.inputs):
+                grads[position] = None  # used once: let it go
+                earlier = self._restore_use(step, done) if step.shared else None
+                if step.reads_data and not input_grad:
                     layer.backward_params(d)
-                else:
-                    back: Callable[[Array], Any] = layer.backward
-                    d_inputs = back(d)  # one gradient per input: a list for a merge
-                    if len(node.inputs) == 1:
-                        d_inputs = [d_inputs]
-                    for source, d_source in zip(node.inputs, d_inputs, strict=True):
-                        _add_into(grads, source, d_source)
+                elif len(sources) == 1:
+                    grads[sources[0]] = _added(grads[sources[0]], layer.backward(d))
+                else:  # a merge: one gradient per input
+                    for source, d_source in zip(sources, layer.backward(d), strict=True):
+                        grads[source] = _added(grads[source], d_source)
                 if earlier is not None:
-                    _accumulate(params, earlier)
+                    _accumulate(layer.parameters(), earlier)
         except Exception as err:
-            err.add_note(self._where(node))
+            err.add_note(self._where(step))
             raise
         if not input_grad:
             return None
-        dX = [grads[id(node)] for node in self.input_nodes]  # every input reaches an output
+        dX = [grads[i] for i in range(len(self.input_nodes))]  # every input reaches an output
         return dX[0] if len(dX) == 1 else dX
+
+    def _restore_use(self, step: Step, done: set[int]) -> list[Array] | None:
+        """Put back what a shared layer cached at this use; its gradients from later uses."""
+        layer = step.layer
+        if step.position not in self._use_caches:
+            layer._cached(None)  # a StateError: backward before forward
+        for leaf, saved in zip(leaves(layer), self._use_caches[step.position], strict=True):
+            leaf._restore(saved)
+        earlier = [p.grad.copy() for p in layer.parameters()] if id(layer) in done else None
+        done.add(id(layer))
+        return earlier
 
     @override
     def backward_params(self, dA: Structure) -> None:
@@ -425,9 +444,10 @@ class Graph(Layer):
         lines = [f"  {_describe(node)}" for node in self.nodes]
         return "Graph(\n" + "\n".join(lines) + "\n)"
 
-    def _where(self, node: Node | None) -> str:
-        if node is None:
+    def _where(self, step: Step | None) -> str:
+        if step is None:
             return f"(in {self._short()})"
+        node = self.nodes[step.position]
         return f"(at node {node.name!r} of {self._short()}: {_describe(node)})"
 
     def summary(self, *, print_fn: Any = print) -> str:
@@ -469,10 +489,10 @@ class _Named:
         return self.graph._short()
 
 
-def _add_into(grads: dict[int, Array], node: Node, d: Array) -> None:
+def _added(total: Array | None, d: Array) -> Array:
     """Gradients add where paths fork: a second path's term is summed in (never in place,
     since a layer may hand the same array to several inputs, as Add does)."""
-    grads[id(node)] = grads[id(node)] + d if id(node) in grads else d
+    return d if total is None else total + d
 
 
 def _accumulate(params: list[Parameter], earlier: list[Array]) -> None:
