@@ -3,7 +3,9 @@
 Per batch the watch checks the loss (a float), for each parameter the sum
 of its squared gradient entries (one dot product, or Python's hypot for a
 dozen numbers or fewer: NaN or inf in a gradient makes that sum NaN or
-inf), and the sum of each buffer (BatchNorm's running statistics, which a
+inf; skipped for an optimizer whose update carries a bad gradient through,
+``Optimizer.SHOWS_BAD_GRADIENTS``, whose refused step is then traced back to
+the gradients), and the sum of each buffer (BatchNorm's running statistics, which a
 forward pass updates and which can overflow while the loss stays finite).
 On a hit it replays the batch to name the first layer whose output or
 gradient went non-finite, puts back the buffers, and raises
@@ -41,6 +43,8 @@ class DivergenceWatch:
         self.buffers = model.buffers()
         self.saved = {name: array.copy() for name, array in self.buffers.items()}
         self._flat = [self._flat_grad(p) for p in self.params]
+        # an optimizer whose update shows a bad gradient is checked once, in try_step
+        self.check_gradients = not optimizer.shows_bad_gradients()
 
     @staticmethod
     def _flat_grad(p: Parameter) -> tuple[Parameter, Array | None, Array, float]:
@@ -80,7 +84,8 @@ class DivergenceWatch:
             raise
         if not math.isfinite(J):
             self.fail(state, f"the loss is {J}", X, Y)
-        self.gradients(X, Y, state)
+        if self.check_gradients:
+            self.gradients(X, Y, state)
         for name, array in self.buffers.items():
             if not math.isfinite(float(np.add.reduce(array, axis=None))):
                 self.fail(state, f"the running statistic {name} overflowed", X, Y,
@@ -92,7 +97,9 @@ class DivergenceWatch:
 
     def apply(self, X: list[Array], Y: list[Any], state: TrainState) -> None:
         """``optimizer.step()``, refused (nothing changed) when it would write NaN or inf."""
-        bad = self.optimizer.try_step()
+        # with the gradients unchecked, a miss of the update's check may come from them
+        on_miss = None if self.check_gradients else lambda: self._recheck(X, Y, state)
+        bad = self.optimizer._try_step(on_miss)
         if bad is not None:
             owner = next((label for label, p in _labelled_parameters(self.model)
                           if p is bad), repr(bad))

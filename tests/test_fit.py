@@ -440,3 +440,87 @@ def test_divergence_in_the_output_or_the_gradients(
     assert where in str(info.value)
     for a, b in zip(before, weights(model), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+BUILT_IN_OPTIMIZERS = {
+    "sgd": lambda ps: mg.optim.SGD(ps, lr=0.1),
+    "momentum": lambda ps: mg.optim.SGD(ps, lr=0.1, momentum=0.9),
+    "nesterov": lambda ps: mg.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+    "decay": lambda ps: mg.optim.SGD(ps, lr=0.1, weight_decay=0.01),
+    "clipped": lambda ps: mg.optim.SGD(ps, lr=0.1, max_grad_norm=1.0),
+    "adam": lambda ps: mg.optim.Adam(ps, lr=0.1),
+    "adamw": lambda ps: mg.optim.AdamW(ps, lr=0.1),
+    "rmsprop": lambda ps: mg.optim.RMSProp(ps, lr=0.1),
+}
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("make", BUILT_IN_OPTIMIZERS.values(), ids=BUILT_IN_OPTIMIZERS.keys())
+def test_a_built_in_optimizer_refuses_any_bad_gradient_entry(make: Any, value: float) -> None:
+    # fit trusts SHOWS_BAD_GRADIENTS to skip its own check: every entry of every gradient,
+    # after steps that filled the optimizer's buffers
+    layer = mg.Dense(2, 3, rng=0)
+    opt = make(layer.parameters())
+    assert opt.shows_bad_gradients()
+    rng = np.random.default_rng(0)
+    for p in layer.parameters():
+        for i in range(p.grad.size):
+            for q in layer.parameters():
+                q.grad[...] = rng.normal(size=q.grad.shape)
+            opt.step()
+            p.grad.reshape(-1)[i] = value
+            before = [q.value.copy() for q in layer.parameters()], opt.state_dict()
+            with np.errstate(all="ignore"):
+                assert opt.try_step() is not None
+            for a, b in zip(before[0], [q.value for q in layer.parameters()], strict=True):
+                np.testing.assert_array_equal(a, b)
+            assert str(opt.state_dict()) == str(before[1])
+
+
+def test_an_optimizer_with_its_own_update_keeps_fit_s_gradient_check() -> None:
+    class Clipped(mg.optim.SGD):
+        """An SGD whose update ignores NaN: fit must look at the gradients itself."""
+
+        @override
+        def _propose(self) -> None:
+            for p, d in zip(self.params, self._scratch, strict=True):
+                np.multiply(np.nan_to_num(p.grad, nan=0.0, posinf=0.0, neginf=0.0), self.lr,
+                            out=d)
+
+    X, Y = blobs(13, m=8)
+    model = mg.Sequential([mg.Dense(2, 1, rng=0), Explode(True, np.nan, in_backward=True),
+                           mg.Sigmoid()])
+    opt = Clipped(model.parameters(), lr=0.1)
+    assert not opt.shows_bad_gradients()
+    before = weights(model)
+    with pytest.raises(mg.DivergenceError, match="batch 1/1: a gradient holds NaN or inf"):
+        mg.fit(model, X, Y, loss="bce", optimizer=opt, epochs=2, verbose=False)
+    for a, b in zip(before, weights(model), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("make", BUILT_IN_OPTIMIZERS.values(), ids=BUILT_IN_OPTIMIZERS.keys())
+def test_fit_names_a_bad_gradient_for_every_built_in_optimizer(make: Any) -> None:
+    X, Y = blobs(13, m=8)
+    model = mg.Sequential([mg.Dense(2, 1, rng=0), Explode(True, np.inf, in_backward=True),
+                           mg.Sigmoid()])
+    with pytest.raises(mg.DivergenceError) as info:
+        mg.fit(model, X, Y, loss="bce", optimizer=make(model.parameters()), epochs=2,
+               verbose=False)
+    assert "batch 1/1: a gradient holds NaN or inf" in str(info.value)
+    assert "the input gradient of layer 1 (Explode(" in str(info.value)
+
+
+def test_gradients_too_large_to_square_are_named() -> None:
+    # finite gradients near 1e30 in float32: their squares overflow, and so do lr * d's
+    X, Y = blobs(13, m=8)
+    model = mg.Sequential([mg.Dense(2, 1, rng=0), Explode(True, 1e30, in_backward=True),
+                           mg.Sigmoid()]).astype(np.float32)
+    before = weights(model)
+    with pytest.raises(mg.DivergenceError) as info:
+        mg.fit(model, X.astype(np.float32), Y.astype(np.float32), loss="bce",
+               optimizer=mg.optim.SGD(model.parameters(), lr=0.1), epochs=2, verbose=False)
+    assert "batch 1/1: the gradients are too large to square" in str(info.value)
+    assert "the largest gradient entry is" in str(info.value)
+    for a, b in zip(before, weights(model), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -59,6 +59,7 @@ class Adam(Optimizer):
     BUFFERS: ClassVar[tuple[str, ...]] = ("m", "v")
     CHECKED: ClassVar[tuple[str, ...]] = ("v",)
     HYPERPARAMETERS: ClassVar[tuple[str, ...]] = ("beta1", "beta2", "eps", "weight_decay")
+    SHOWS_BAD_GRADIENTS: ClassVar[bool] = True  # g reaches m and v (checked) at every step
 
     betas: tuple[float, float] = field(default=(0.9, 0.999), converter=_to_betas,
                                        validator=_betas)
@@ -168,6 +169,7 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay, max_grad_norm=max_grad_norm)
 
     REPLACES: ClassVar[bool] = True
+    SHOWS_BAD_GRADIENTS: ClassVar[bool] = True  # its _propose runs Adam's, then shrinks
 
     @override
     def _propose(self) -> None:

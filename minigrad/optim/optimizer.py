@@ -23,7 +23,7 @@ one array per buffer and parameter index (``"m.0"``, ``"v.0"``, ...).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import attrs
@@ -105,6 +105,11 @@ class Optimizer:
     CHECKED: ClassVar[tuple[str, ...]] = ()
     REPLACES: ClassVar[bool] = False
     """True when ``_propose`` writes the new values of the parameters, not updates d."""
+    SHOWS_BAD_GRADIENTS: ClassVar[bool] = False
+    """True when a NaN or inf in any gradient always makes the proposed update, or a
+    ``CHECKED`` buffer, non-finite, so that ``try_step`` refuses the step. It is read
+    from the class that defines ``_propose``; :func:`minigrad.fit` then skips its own
+    check of the gradients."""
 
     params: tuple[Parameter, ...]
     lr: float = field(converter=real, validator=positive)
@@ -157,6 +162,12 @@ class Optimizer:
     def try_step(self) -> Parameter | None:
         """``step()``, but return the first parameter whose update is not finite instead of
         raising (nothing is changed then); None when the step was applied."""
+        return self._try_step(None)
+
+    def _try_step(self, on_miss: Callable[[], object] | None) -> Parameter | None:
+        """``try_step``; ``on_miss`` is called, before anything is committed, when the fast
+        check misses (a NaN or inf, or squares that overflow). An exception it raises
+        refuses the step, as a bad update does."""
         if self.max_grad_norm is not None:
             clip_grad_norm(self.params, self.max_grad_norm)
         # a plain counter: skip the attrs on-setattr hooks meant for the hyperparameters;
@@ -174,7 +185,11 @@ class Optimizer:
             for name in self.CHECKED:
                 for flat in self._next_flat.get(name, ()):
                     finite = finite and math.isfinite(flat.dot(flat))
-            bad = None if finite else self._rejected()
+            bad = None
+            if not finite:
+                bad = self._rejected()
+                if on_miss is not None:
+                    on_miss()
         except BaseException:  # a warning turned error, Ctrl-C: nothing was committed
             object.__setattr__(self, "step_count", self.step_count - 1)
             raise
@@ -194,6 +209,12 @@ class Optimizer:
         for name in self._next:  # the next buffers become the current ones
             self.buffers[name], self._next[name] = self._next[name], self.buffers[name]
             self._flat[name], self._next_flat[name] = self._next_flat[name], self._flat[name]
+
+    def shows_bad_gradients(self) -> bool:
+        """Whether ``try_step`` refuses every step whose gradients hold NaN or inf
+        (``SHOWS_BAD_GRADIENTS`` of the class that wrote this ``_propose``)."""
+        owner = next(c for c in type(self).__mro__ if "_propose" in vars(c))
+        return owner is not Optimizer and bool(vars(owner).get("SHOWS_BAD_GRADIENTS", False))
 
     def _propose(self) -> None:
         """Write the updates into ``_scratch`` and the next buffers into ``_next``."""

@@ -40,6 +40,7 @@ class RMSProp(Optimizer):
     BUFFERS: ClassVar[tuple[str, ...]] = ("v",)
     CHECKED: ClassVar[tuple[str, ...]] = ("v",)
     HYPERPARAMETERS: ClassVar[tuple[str, ...]] = ("rho", "eps", "weight_decay")
+    SHOWS_BAD_GRADIENTS: ClassVar[bool] = True  # g**2 reaches v (checked) at every step
 
     rho: float = field(default=0.9, converter=real, validator=unit_interval)
     eps: float = field(default=1e-8, converter=real, validator=positive)

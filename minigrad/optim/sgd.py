@@ -52,6 +52,7 @@ class SGD(Optimizer):
     """
 
     HYPERPARAMETERS: ClassVar[tuple[str, ...]] = ("momentum", "nesterov", "weight_decay")
+    SHOWS_BAD_GRADIENTS: ClassVar[bool] = True  # g reaches d through lr > 0: inf stays inf
 
     momentum: float = field(default=0.0, converter=real, validator=unit_interval)
     nesterov: bool = field(default=False, validator=_nesterov_needs_momentum)
