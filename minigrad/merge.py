@@ -54,6 +54,14 @@ class Merge(Layer):
 
     def _elementwise_inputs(self, As: Any) -> list[Array]:
         """The inputs of an elementwise merge: all of one shape."""
+        # the hot path: a list of float arrays of one dtype and one shape, a comparison each
+        if As.__class__ is list and len(As) >= 2:
+            first = As[0]
+            if (first.__class__ is np.ndarray and first.dtype.kind == "f" and first.ndim >= 2
+                    and first.shape[-1] and all(
+                        A.__class__ is np.ndarray and A.dtype is first.dtype
+                        and A.shape == first.shape for A in As[1:])):
+                return As
         arrays = self._inputs(As)
         if any(A.shape != arrays[0].shape for A in arrays):
             raise ShapeError(f"{self!r}: its inputs must have one shape, got "
@@ -117,7 +125,7 @@ class Add(Merge):
     @override
     def forward(self, As: list[Array]) -> Array:
         arrays = self._elementwise_inputs(As)
-        self.shapes = tuple(A.shape for A in arrays)
+        self.shapes = (arrays[0].shape,) * len(arrays)  # one shape, checked
         return _sum(arrays)
 
     @override
@@ -158,7 +166,7 @@ class Multiply(Merge):
     @override
     def forward(self, As: list[Array]) -> Array:
         arrays = self._elementwise_inputs(As)
-        self.inputs, self.shapes = arrays, tuple(A.shape for A in arrays)
+        self.inputs, self.shapes = arrays, (arrays[0].shape,) * len(arrays)
         return _product(arrays)
 
     @override

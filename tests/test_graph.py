@@ -269,6 +269,28 @@ def test_merges_refuse_inputs_that_do_not_fit() -> None:
         mg.Add().forward([np.ones((3, 2)), np.ones((4, 2))])
 
 
+@pytest.mark.parametrize("merge", [mg.Add, mg.Multiply])
+def test_an_elementwise_merge_checks_whatever_is_not_plain_floats_of_one_dtype(
+    merge: type[mg.Merge],
+) -> None:
+    # the hot path takes float arrays of one dtype and shape; the rest gets the full check
+    a32, b32 = np.full((2, 3), 2.0, np.float32), np.full((2, 3), 3.0, np.float32)
+    assert merge().forward([a32, b32]).dtype == np.float32
+    assert merge().forward([a32, b32.astype(np.float64)]).dtype == np.float64
+    assert merge().forward([np.ones((2, 3), int), b32]).dtype == np.float64
+    assert merge().forward((a32, b32)).shape == (2, 3)
+    with pytest.raises(mg.ShapeError, match="empty batch"):
+        merge().forward([np.ones((2, 0)), np.ones((2, 0))])
+    with pytest.raises(mg.ShapeError, match="a single example is a column"):
+        merge().forward([np.ones(3), np.ones(3)])
+    with pytest.raises(mg.DTypeError, match="real numbers, got dtype bool"):
+        merge().forward([a32, np.ones((2, 3), bool)])
+    with pytest.raises(mg.ShapeError, match="a list of at least 2 arrays"):
+        merge().forward([a32])
+    with pytest.raises(mg.ShapeError, match="one shape"):
+        merge().forward([a32, np.ones((2, 1, 3), np.float32)])
+
+
 def test_a_layer_called_on_two_nodes_asks_for_a_merge() -> None:
     a, b = mg.Input(3, name="a"), mg.Input(3, name="b")
     with pytest.raises(mg.ShapeError, match=r"Dense\(n_in=3, n_out=2\) takes one input.*2 nodes"
