@@ -127,6 +127,14 @@ class Loss:
         Y_cast: Array = Y_arr if Y_arr.dtype is A.dtype else Y_arr.astype(A.dtype)
         return Y_cast
 
+    def _probabilities(self, A: Array, Y: Array) -> Array:
+        """A checked to lie in [0, 1], then clipped to [eps, 1 - eps] for the logs."""
+        # argmin and argmax cost less than min() and max(); both find a NaN
+        lo, hi = A.item(A.argmin()), A.item(A.argmax())
+        if not (lo >= 0.0 and hi <= 1.0):
+            self._check_range(A, "A (probabilities)", 0.0, 1.0, A, Y)
+        return _clip_probability(A, lo, hi)
+
     def _check_range(
         self, X: Array, what: str, low: float, high: float, A: Array, Y: Array
     ) -> None:
@@ -139,11 +147,17 @@ class Loss:
             )
 
 
-def _clip_probability(A: Array) -> Array:
-    """Keep log() finite: clip to [eps, 1 - eps] with eps the dtype's resolution."""
+def _clip_probability(A: Array, lo: float, hi: float) -> Array:
+    """Keep log() finite: clip to [eps, 1 - eps] with eps the dtype's resolution.
+
+    ``lo`` and ``hi`` are A's smallest and largest entries: when both lie inside,
+    A itself is returned (clipping would copy it unchanged).
+    """
     eps = _EPS.get(A.dtype)
     if eps is None:
         eps = _EPS[A.dtype] = float(np.finfo(A.dtype).eps)
+    if lo >= eps and hi <= 1.0 - eps:
+        return A
     Ac: Array = A.clip(eps, 1.0 - eps)  # the method: less overhead than np.clip
     return Ac
 
@@ -249,11 +263,12 @@ class BinaryCrossEntropy(Loss):
             J, dZ = self._from_logits(A, Y)
             self._keep(dZ)
             return J
-        self._check_range(A, "A (probabilities)", 0.0, 1.0, A, Y)
-        Ac = _clip_probability(A)
-        J = self._cost(Ac, Y)
+        Ac = self._probabilities(A, Y)
+        Bc = 1.0 - Ac
+        J = self._cost(Ac, Y, Bc)
         dA = Ac - Y
-        dA /= Ac * (1.0 - Ac)  # (A - Y) / (A (1 - A)), with A clipped
+        Bc *= Ac
+        dA /= Bc  # (A - Y) / (A (1 - A)), with A clipped
         self._keep(dA)
         return J
 
@@ -261,8 +276,7 @@ class BinaryCrossEntropy(Loss):
     def forward_fused(self, A: Array, Y: Any) -> tuple[float, Array]:
         """(J, dZ = A - Y) for A = sigmoid(Z): the loss and the Sigmoid's backward at once."""
         A, Y = self._checked(A, Y)
-        self._check_range(A, "A (probabilities)", 0.0, 1.0, A, Y)
-        J = self._cost(_clip_probability(A), Y)
+        J = self._cost(self._probabilities(A, Y), Y)
         dZ: Array = A - Y
         return J, dZ
 
@@ -279,10 +293,11 @@ class BinaryCrossEntropy(Loss):
         checked: tuple[Array, Array] = (A, Y)
         return checked
 
-    def _cost(self, Ac: Array, Y: Array) -> float:
-        """J for clipped probabilities Ac."""
+    def _cost(self, Ac: Array, Y: Array, Bc: Array | None = None) -> float:
+        """J for clipped probabilities Ac (and Bc = 1 - Ac, when the caller has it)."""
         m: int = Ac.shape[1]
-        J = -(float(np.vdot(Y, np.log(Ac))) + float(np.vdot(1.0 - Y, np.log(1.0 - Ac)))) / m
+        Bc = 1.0 - Ac if Bc is None else Bc
+        J = -(float(np.vdot(Y, np.log(Ac))) + float(np.vdot(1.0 - Y, np.log(Bc)))) / m
         if not math.isfinite(J):
             self._refuse_non_finite(Ac, Y)
         return J
@@ -366,8 +381,7 @@ class CategoricalCrossEntropy(Loss):
             E -= Y
             self._keep(E)
             return J
-        self._check_range(A, "A (probabilities)", 0.0, 1.0, A, Y)
-        Ac = _clip_probability(A)
+        Ac = self._probabilities(A, Y)
         J = self._cost(Ac, Y)
         dA = np.divide(Y, Ac)
         np.negative(dA, out=dA)  # -Y / A
@@ -382,8 +396,7 @@ class CategoricalCrossEntropy(Loss):
         """
         A = self._prediction(A)
         Y, one_hot = self._one_hot(A, Y)
-        self._check_range(A, "A (probabilities)", 0.0, 1.0, A, Y)
-        J = self._cost(_clip_probability(A), Y)
+        J = self._cost(self._probabilities(A, Y), Y)
         dZ: Array = A - Y if one_hot else A * Y.sum(axis=0, keepdims=True) - Y
         return J, dZ
 

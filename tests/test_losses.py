@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -53,6 +54,27 @@ def test_bce_value_and_gradient() -> None:
     expected = -np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A)) / 6
     assert pytest.approx(expected, rel=1e-14) == J
     np.testing.assert_allclose(loss.backward(), (A - Y) / (A * (1 - A)), rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_probabilities_at_0_and_1_are_clipped_and_the_rest_left_exact(dtype: Any) -> None:
+    eps = float(np.finfo(dtype).eps)
+    Y = np.array([[1.0, 0.0, 1.0, 0.0]], dtype=dtype)
+    inside = np.array([[0.3, 0.6, eps, 1 - eps]], dtype=dtype)  # the clip's own bounds
+    for A in (inside, np.array([[0.0, 1.0, 0.3, 0.6]], dtype=dtype)):
+        before = A.copy()
+        Ac = np.clip(A.astype(np.float64), eps, 1 - eps)
+        bce, cce = L.BinaryCrossEntropy(), L.CategoricalCrossEntropy()
+        J = bce.forward(A, Y)
+        assert A.tobytes() == before.tobytes()  # the input is never clipped in place
+        assert pytest.approx(-np.sum(Y * np.log(Ac) + (1 - Y) * np.log(1 - Ac)) / 4,
+                             rel=1e-6) == J
+        np.testing.assert_allclose(bce.backward(), (Ac - Y) / (Ac * (1 - Ac)), rtol=1e-6)
+        assert np.isfinite(bce.forward_fused(A, Y)[0])
+        columns = np.vstack([A, 1 - A]).astype(dtype)
+        labels = np.array([0, 1, 0, 1])
+        J = cce.forward(columns, labels)
+        assert np.isfinite(J) and np.isfinite(cce.backward()).all()
 
 
 def test_bce_accepts_1d_labels_for_a_single_output() -> None:
