@@ -51,3 +51,8 @@ def test_thread_settings_and_scaling_points_parse(bench: ModuleType) -> None:
         bench._parse_args(["--threads", "0"])
     axes = {axis for axis, _, _ in bench.scaling_points(quick=True)}
     assert axes == {"width", "depth", "batch"}
+
+
+def test_a_float32_model_and_its_optimizers_hold_only_float32_arrays(bench: ModuleType) -> None:
+    # by hand with Adam, with fit and SGD momentum (whose plain-SGD lr array stays unmade)
+    assert bench.float32_check(256) == []

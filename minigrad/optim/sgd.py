@@ -59,7 +59,7 @@ class SGD(Optimizer):
     weight_decay: float = field(default=0.0, converter=real, validator=non_negative)
     # lr as a 0-d array of the parameters' dtype (numpy multiplies by one faster than
     # by a Python float), made again when lr changes
-    _lr_array: Array = field(factory=lambda: np.ones(()), init=False)
+    _lr_array: Array | None = field(default=None, init=False)
     _lr_of_array: float = field(default=math.nan, init=False)
 
     def __init__(
@@ -102,7 +102,7 @@ class SGD(Optimizer):
         lr, mu, decay = self.lr, self.momentum, self.weight_decay
         if not mu and not decay:  # the hot path: d = lr * dW
             lr_array = self._lr_array
-            if lr != self._lr_of_array:
+            if lr_array is None or lr != self._lr_of_array:
                 with np.errstate(over="ignore"):  # lr=1e39 in float32: d is inf, refused
                     lr_array = np.array(lr, dtype=self._scratch_flat[0].dtype)
                 object.__setattr__(self, "_lr_array", lr_array)
