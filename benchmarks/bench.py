@@ -1113,7 +1113,8 @@ def main(args: argparse.Namespace) -> int:
             TORCH = None
     configs = make_configs(args.quick)
     chosen = [c for c in args.config or CONFIG_NAMES if c not in ("scaling", "lenet")]
-    out: list[str] = machine_info(args.threads)
+    header = machine_info(args.threads)  # as the run starts, before any section sets threads
+    out: list[str] = list(header)
     print("\n".join(out), flush=True)
     results = []
     for name in chosen:
@@ -1177,7 +1178,7 @@ def main(args: argparse.Namespace) -> int:
             root, ext = os.path.splitext(args.plot)
             print(plot_scaling(scale_points, f"{root}-scaling{ext}", args.scaling_threads))
     if args.markdown:
-        md = ["```text", *machine_info(args.threads), "```"]
+        md = ["```text", *header, "```"]
         for r in results:
             md += ["", *table(r, markdown=True)]
         md += ["", "```text", *scale_block[1:], *lenet_block, "", *mem_block, "",
@@ -1186,7 +1187,7 @@ def main(args: argparse.Namespace) -> int:
             f.write("\n".join(md) + "\n")
     if args.json:
         payload = {
-            "machine": machine_info(args.threads),
+            "machine": header,
             "results": [{"config": r.cfg.name, "threads": r.threads, "title": r.cfg.title,
                          "steps": r.steps, "rounds": r.rounds, "seconds_per_step": r.times,
                          "ratio_to_numpy": {n: r.ratio(n) for n in r.times},

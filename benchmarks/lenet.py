@@ -33,8 +33,8 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,19 +113,27 @@ def batches(m: int, n: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]
             for _ in range(n)]
 
 
-def thread_limit(threads: str) -> AbstractContextManager[Any]:
-    """Both libraries at one thread, or as they come ("default")."""
+@contextmanager
+def thread_limit(threads: str) -> Iterator[None]:
+    """Both libraries at one thread, or as they come ("default"); PyTorch's thread count
+    (which also sets OpenMP's) is put back afterwards."""
     import torch
 
-    if threads == "default":
-        blas = _blas_threads()
-        if blas is not None and torch.get_num_threads() != blas:
-            torch.set_num_threads(blas)
-        return nullcontext()
-    from threadpoolctl import threadpool_limits
+    before = torch.get_num_threads()
+    try:
+        if threads == "default":
+            blas = _blas_threads()
+            if blas is not None and before != blas:
+                torch.set_num_threads(blas)
+            yield
+        else:
+            from threadpoolctl import threadpool_limits
 
-    torch.set_num_threads(int(threads))
-    return threadpool_limits(limits=int(threads))
+            torch.set_num_threads(int(threads))
+            with threadpool_limits(limits=int(threads)):
+                yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _blas_threads() -> int | None:
