@@ -45,6 +45,8 @@ class DivergenceWatch:
         self._flat = [self._flat_grad(p) for p in self.params]
         # an optimizer whose update shows a bad gradient is checked once, in try_step
         self.check_gradients = not optimizer.shows_bad_gradients()
+        self._batch: tuple[list[Array], list[Any], TrainState] | None = None
+        self._on_miss = None if self.check_gradients else self._recheck_batch
 
     @staticmethod
     def _flat_grad(p: Parameter) -> tuple[Parameter, Array | None, Array, float]:
@@ -67,8 +69,9 @@ class DivergenceWatch:
 
     def before_step(self) -> None:
         """Remember the buffers, which the coming forward pass updates."""
-        for name, array in self.buffers.items():
-            np.copyto(self.saved[name], array)
+        if self.buffers:
+            for name, array in self.buffers.items():
+                np.copyto(self.saved[name], array)
 
     def step(
         self, step: Step, X: list[Array], Y: list[Any], state: TrainState
@@ -86,7 +89,7 @@ class DivergenceWatch:
             self.fail(state, f"the loss is {J}", X, Y)
         if self.check_gradients:
             self.gradients(X, Y, state)
-        for name, array in self.buffers.items():
+        for name, array in self.buffers.items() if self.buffers else ():
             if not math.isfinite(float(np.add.reduce(array, axis=None))):
                 self.fail(state, f"the running statistic {name} overflowed", X, Y,
                           where=self._buffer_owner(array, X), hint=(
@@ -98,8 +101,8 @@ class DivergenceWatch:
     def apply(self, X: list[Array], Y: list[Any], state: TrainState) -> None:
         """``optimizer.step()``, refused (nothing changed) when it would write NaN or inf."""
         # with the gradients unchecked, a miss of the update's check may come from them
-        on_miss = None if self.check_gradients else lambda: self._recheck(X, Y, state)
-        bad = self.optimizer._try_step(on_miss)
+        self._batch = (X, Y, state)
+        bad = self.optimizer._try_step(self._on_miss)
         if bad is not None:
             owner = next((label for label, p in _labelled_parameters(self.model)
                           if p is bad), repr(bad))
@@ -128,6 +131,11 @@ class DivergenceWatch:
             ):
                 self._recheck(X, Y, state)
                 return
+
+    def _recheck_batch(self) -> None:
+        """:meth:`_recheck` of the batch being applied."""
+        assert self._batch is not None
+        self._recheck(*self._batch)
 
     def _recheck(self, X: list[Array], Y: list[Any], state: TrainState) -> None:
         """The careful check: a layer may have put a new array in p.grad, or one is bad."""

@@ -255,7 +255,7 @@ def _train(
                     break
             seen = min(m, (b + 1) * size)
             state.train_time = time.perf_counter() - start
-            values = [total / seen, *(s / seen for s in sums)]
+            values = [total / seen, *[s / seen for s in sums]] if sums else [total / seen]
             if val is not None:
                 with np.errstate(**caller_errors):
                     scores = _evaluate(model, val, objective, named_metrics, None)
