@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from html import escape
 
 from attrs import define, field
@@ -41,9 +41,26 @@ class History(Mapping[str, list[float]]):
 
     def append(self, epoch_logs: Mapping[str, float], epoch: int | None = None) -> None:
         """Record one epoch (numbered from 1; by default the one after the last)."""
+        self.append_row(epoch_logs.keys(), epoch_logs.values(), epoch)
+
+    def append_row(
+        self, names: Collection[str], values: Collection[float], epoch: int | None = None
+    ) -> None:
+        """Record one epoch given as names and their values, in the same order.
+
+        What :func:`minigrad.fit` calls: it builds no dict per epoch unless a
+        callback reads ``state.logs``, a cost a tiny net's full-batch epoch feels.
+        """
+        if len(names) != len(values):
+            raise InputError(f"History.append_row: {len(names)} names but {len(values)} values")
         self.epochs.append(epoch if epoch is not None else len(self.epochs) + 1)
-        for name, value in epoch_logs.items():
-            self.logs.setdefault(name, []).append(value)
+        logs = self.logs
+        for name, value in zip(names, values, strict=True):
+            column = logs.get(name)
+            if column is None:
+                logs[name] = [value]
+            else:
+                column.append(value)
 
     @property
     def lr(self) -> list[float]:

@@ -218,6 +218,7 @@ def _train(
     step = objective.step_function(model)
     begin_epoch, end_epoch = calls["on_epoch_begin"], calls["on_epoch_end"]
     begin_batch, end_batch = calls["on_batch_begin"], calls["on_batch_end"]
+    logs_read = any(calls.values())  # only callbacks see state.logs
     caller_errors = np.geterr()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(initial_epoch, state.epochs):
@@ -261,8 +262,9 @@ def _train(
                     scores = _evaluate(model, val, objective, named_metrics, None)
                 values += scores.values()
             values += [lr, time.perf_counter() - start]
-            state.logs = dict(zip(state.log_names, values, strict=True))
-            history.append(state.logs, epoch=epoch + 1)
+            if logs_read:  # a dict per epoch is a cost a tiny net's full-batch epoch feels
+                state.logs = dict(zip(state.log_names, values, strict=True))
+            history.append_row(state.log_names, values, epoch=epoch + 1)
             if end_epoch:
                 with np.errstate(**caller_errors):
                     for call in end_epoch:

@@ -212,6 +212,43 @@ def test_history_records_every_epoch() -> None:
         history["acc"]
 
 
+def test_history_rows_and_dicts_fill_the_same_columns() -> None:
+    history = mg.History()
+    names = ("loss", "lr")
+    history.append_row(names, [3.0, 0.1])
+    history.append({"loss": 2.0, "lr": 0.1, "time": 0.5})  # a dict may bring a new name
+    history.append_row(names, [1.0, 0.1], epoch=7)
+    assert history.logs == {"loss": [3.0, 2.0, 1.0], "lr": [0.1] * 3, "time": [0.5]}
+    assert history.epochs == [1, 2, 7]
+    history.logs["lr"] = []  # columns are looked up at every row
+    history.append_row(names, [0.5, 0.2])
+    assert history["loss"] == [3.0, 2.0, 1.0, 0.5] and history.lr == [0.2]
+    with pytest.raises(ValueError, match="2 names but 1 values"):  # and changes nothing
+        history.append_row(names, [1.0])
+    assert history.epochs == [1, 2, 7, 4] and len(history["loss"]) == 4
+
+
+def test_fit_without_callbacks_records_what_callbacks_would_see() -> None:
+    X, Y = blobs(7)
+    seen: list[dict[str, float]] = []
+
+    class Logs(Callback):
+        @override
+        def on_epoch_end(self, state: TrainState) -> None:
+            seen.append(dict(state.logs))
+
+    histories = []
+    for callbacks in ((), (Logs(),)):
+        model = mg.Sequential([mg.Dense(2, 1, rng=0), mg.Sigmoid()])
+        histories.append(mg.fit(model, X, Y, loss="bce", optimizer=mg.optim.SGD(
+            model.parameters(), lr=0.5), epochs=3, metrics=["accuracy"], callbacks=callbacks,
+            verbose=False))
+    plain, watched = histories
+    assert list(plain) == list(watched) == ["loss", "accuracy", "lr", "time"]
+    assert plain["loss"] == watched["loss"] == [logs["loss"] for logs in seen]
+    assert plain["accuracy"] == watched["accuracy"] and plain.epochs == [1, 2, 3]
+
+
 def test_evaluate_runs_in_eval_mode_and_batches_agree() -> None:
     X, Y = blobs(7, m=50)
     model = mg.Sequential([mg.Dense(2, 3, rng=0), mg.Tanh(), mg.Dropout(0.5, rng=0),
