@@ -219,6 +219,7 @@ def _train(
     begin_epoch, end_epoch = calls["on_epoch_begin"], calls["on_epoch_end"]
     begin_batch, end_batch = calls["on_batch_begin"], calls["on_batch_end"]
     logs_read = any(calls.values())  # only callbacks see state.logs
+    record = history.recorder(state.log_names)
     caller_errors = np.geterr()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(initial_epoch, state.epochs):
@@ -264,7 +265,7 @@ def _train(
             values += [lr, time.perf_counter() - start]
             if logs_read:  # a dict per epoch is a cost a tiny net's full-batch epoch feels
                 state.logs = dict(zip(state.log_names, values, strict=True))
-            history.append_row(state.log_names, values, epoch=epoch + 1)
+            record(values, epoch + 1)
             if end_epoch:
                 with np.errstate(**caller_errors):
                     for call in end_epoch:

@@ -212,20 +212,18 @@ def test_history_records_every_epoch() -> None:
         history["acc"]
 
 
-def test_history_rows_and_dicts_fill_the_same_columns() -> None:
+def test_history_recorder_fills_the_columns_that_append_fills() -> None:
     history = mg.History()
-    names = ("loss", "lr")
-    history.append_row(names, [3.0, 0.1])
+    record = history.recorder(("loss", "lr"))
+    assert history.logs == {"loss": [], "lr": []} and history.epochs == []
+    record([3.0, 0.1], 1)
     history.append({"loss": 2.0, "lr": 0.1, "time": 0.5})  # a dict may bring a new name
-    history.append_row(names, [1.0, 0.1], epoch=7)
+    record([1.0, 0.1], 7)
     assert history.logs == {"loss": [3.0, 2.0, 1.0], "lr": [0.1] * 3, "time": [0.5]}
     assert history.epochs == [1, 2, 7]
-    history.logs["lr"] = []  # columns are looked up at every row
-    history.append_row(names, [0.5, 0.2])
-    assert history["loss"] == [3.0, 2.0, 1.0, 0.5] and history.lr == [0.2]
-    with pytest.raises(ValueError, match="2 names but 1 values"):  # and changes nothing
-        history.append_row(names, [1.0])
-    assert history.epochs == [1, 2, 7, 4] and len(history["loss"]) == 4
+    with pytest.raises(ValueError, match=r"2 names \(loss, lr\) but 1 values"):
+        record([1.0], 8)
+    assert history.epochs == [1, 2, 7] and len(history["loss"]) == 3  # nothing recorded
 
 
 def test_fit_without_callbacks_records_what_callbacks_would_see() -> None:
