@@ -45,6 +45,18 @@ def test_graph_and_residual_nets_compute_what_numpy_computes(bench: ModuleType) 
         assert max(agree.values()) < 1e-10, agree
 
 
+def test_a_target_says_when_its_table_ran_on_a_busy_machine(bench: ModuleType) -> None:
+    cfg = bench.make_configs(quick=True)["planar"]
+    quiet = bench.Result(cfg, 10, 3, {"numpy": [1.0, 1.02, 1.05], "minigrad": [1.1, 1.1, 1.2]})
+    busy = bench.Result(cfg, 10, 3, {"numpy": [1.0, 1.6, 2.0], "minigrad": [1.05, 1.7, 2.1]})
+    ok, text = bench._check(quiet, "minigrad", "numpy", 1.10)
+    assert ok and "busy" not in text
+    ok, text = bench._check(busy, "minigrad", "numpy", 1.10)
+    assert ok and text.endswith("<= 1.10; busy: numpy's median is 1.60x its minimum)")
+    ok, _ = bench._check(busy, "minigrad", "numpy", 1.0)  # the verdict is left as measured
+    assert not ok
+
+
 def test_thread_settings_and_scaling_points_parse(bench: ModuleType) -> None:
     assert bench._parse_args([]).threads == ["default", "1"]
     with pytest.raises(SystemExit):
