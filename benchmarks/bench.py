@@ -916,6 +916,12 @@ def table(result: Result, markdown: bool = False) -> list[str]:
     return [head, "  " + fmt.format(*cols), *("  " + fmt.format(*r) for r in rows)]
 
 
+BUSY = 1.25
+"""A table whose numpy median is more than this times its minimum is flagged "busy" in the
+targets: the machine was not quiet while it ran, so read its verdicts with care (the
+verdict itself is left as measured)."""
+
+
 def _check(r: Result, name: str, to: str, limit: float, strict: bool = False
            ) -> tuple[bool, str]:
     x = r.ratio(name, to)
@@ -925,12 +931,6 @@ def _check(r: Result, name: str, to: str, limit: float, strict: bool = False
     note = (f"; busy: numpy's median is {busy:.2f}x its minimum" if busy > BUSY else "")
     return ok, (f"{r.cfg.name} [threads {r.threads}]: {name} / {to} = {x:.3f} "
                 f"(IQR {lo:.2f}-{hi:.2f}; {'<' if strict else '<='} {limit:.2f}{note})")
-
-
-BUSY = 1.25
-"""A table whose numpy median is more than this times its minimum is flagged "busy" in the
-targets: the machine was not quiet while it ran, so read its verdicts with care (the
-verdict itself is left as measured)."""
 
 
 def targets(results: list[Result], memory: dict[str, Any], f32_bad: list[str] | None,

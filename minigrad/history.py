@@ -48,18 +48,20 @@ class History(Mapping[str, list[float]]):
     def recorder(self, names: Sequence[str]) -> Callable[[Sequence[float], int], None]:
         """``record(values, epoch)``: appends one epoch's values of ``names``, in that order.
 
-        The names' lists are found (or made) once, here, and no dict is built per
-        epoch: what :func:`minigrad.fit` uses, since a tiny net's full-batch epoch
-        feels either (about 1 us of a 35 us epoch, ``benchmarks/bench.py``, planar).
+        The names' lists are found (or made) once, at the first record, and no
+        dict is built per epoch: what :func:`minigrad.fit` uses, since a tiny
+        net's full-batch epoch feels either (about 1 us of a 35 us epoch,
+        ``benchmarks/bench.py``, planar). Until then the History is unchanged.
         """
-        columns = [self.logs.setdefault(name, []) for name in names]
-        epochs = self.epochs
+        columns: list[list[float]] = []
 
         def record(values: Sequence[float], epoch: int) -> None:
-            if len(values) != len(columns):
-                raise InputError(f"History: {len(columns)} names ({', '.join(names)}) but "
+            if len(values) != len(names):
+                raise InputError(f"History: {len(names)} names ({', '.join(names)}) but "
                                  f"{len(values)} values")
-            epochs.append(epoch)
+            if not columns:
+                columns.extend(self.logs.setdefault(name, []) for name in names)
+            self.epochs.append(epoch)
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
 

@@ -129,8 +129,7 @@ class Loss:
 
     def _probabilities(self, A: Array, Y: Array) -> Array:
         """A checked to lie in [0, 1], then clipped to [eps, 1 - eps] for the logs."""
-        # argmin and argmax cost less than min() and max(); both find a NaN
-        lo, hi = A.item(A.argmin()), A.item(A.argmax())
+        lo, hi = _extremes(A)
         if not (lo >= 0.0 and hi <= 1.0):
             self._check_range(A, "A (probabilities)", 0.0, 1.0, A, Y)
         return _clip_probability(A, lo, hi)
@@ -138,14 +137,23 @@ class Loss:
     def _check_range(
         self, X: Array, what: str, low: float, high: float, A: Array, Y: Array
     ) -> None:
-        # argmin and argmax cost a third of min() and max() on a small array; both find a NaN
-        lo, hi = X.item(X.argmin()), X.item(X.argmax())
-        if not (lo >= low and hi <= high):
+        lo, hi = _extremes(X)
+        if not (lo >= low and hi <= high):  # also catches NaN
             self._refuse_non_finite(A, Y)
             raise InputError(
                 f"{self!r}: {what} must lie in [{low:g}, {high:g}], got values from {lo} to {hi}"
                 + ("; if these are logits, use from_logits=True" if what.startswith("A") else "")
             )
+
+
+def _extremes(X: Array) -> tuple[float, float]:
+    """(min, max) of X as Python numbers; a NaN in X makes one of them NaN.
+
+    ``X.item(X.argmin())`` costs a third of ``X.min()`` on the small arrays of
+    a tiny net's step (0.35 against 1.05 us on 1 x 400), where the losses'
+    range checks run every step.
+    """
+    return X.item(X.argmin()), X.item(X.argmax())
 
 
 def _clip_probability(A: Array, lo: float, hi: float) -> Array:
@@ -288,9 +296,7 @@ class BinaryCrossEntropy(Loss):
             A = self._prediction(A)
         if Y.__class__ is not np.ndarray or Y.dtype is not A.dtype or Y.shape != A.shape:
             Y = self._targets(A, Y)
-        # 0 <= Y <= 1 (NaN fails): argmin and argmax cost less than min() and max()
-        if not (Y.item(Y.argmin()) >= 0.0 and Y.item(Y.argmax()) <= 1.0):
-            self._check_range(Y, "Y", 0.0, 1.0, A, Y)
+        self._check_range(Y, "Y", 0.0, 1.0, A, Y)
         checked: tuple[Array, Array] = (A, Y)
         return checked
 
@@ -446,7 +452,7 @@ def _warn_if_probabilities(loss: Loss, A: Array, activation: str) -> None:
     """
     if A.size < 32 and activation == "Sigmoid":
         return
-    lo, hi = A.item(A.argmin()), A.item(A.argmax())  # a third of min() and max() on small A
+    lo, hi = _extremes(A)
     if not (lo >= 0.0 and hi <= 1.0):
         return
     if activation == "Softmax":

@@ -115,7 +115,7 @@ def training_curves(
         if name not in history:
             raise InputError(f"training_curves: {name!r} is not in the history "
                              f"(it holds {sorted(history)})")
-    if not any(len(history[name]) for name in names):  # fit stopped before its first epoch
+    if not any(len(history[name]) for name in names):  # names, but no values yet
         raise InputError(f"training_curves: nothing to plot; no epoch recorded a value of "
                          f"{', '.join(names)}")
     size = figsize if figsize is not None else (4.0 * len(names), 3.5)
