@@ -120,6 +120,8 @@ class Optimizer:
     buffers: dict[str, list[Array]] = field(factory=dict, init=False)
     _scratch: list[Array] = field(factory=list, init=False)
     _scratch_flat: list[Array] = field(factory=list, init=False)
+    # (parameter, its scratch view) pairs, made once: the step's loops zip nothing
+    _pairs: tuple[tuple[Parameter, Array], ...] = field(factory=tuple, init=False)
     _next: dict[str, list[Array]] = field(factory=dict, init=False)
     # the flat arrays behind buffers and _next, by buffer name (swapped with them)
     _flat: dict[str, list[Array]] = field(factory=dict, init=False)
@@ -135,6 +137,7 @@ class Optimizer:
         checked = _check_params(type(self).__name__, params)
         self.__attrs_init__(checked, lr, max_grad_norm, **hyperparameters)
         self._scratch, self._scratch_flat = flat_views(self.params)
+        self._pairs = tuple(zip(self.params, self._scratch, strict=True))
         self._allocate(self._active_buffers())
 
     def _allocate(self, names: Iterable[str]) -> None:
@@ -151,7 +154,7 @@ class Optimizer:
         count), when the update or a buffer would hold NaN or inf (NumPy may
         warn of the overflow first; inside ``fit`` it does not).
         """
-        if (bad := self.try_step()) is not None:
+        if (bad := self._try_step(None)) is not None:
             raise DivergenceError(
                 f"{type(self).__name__}.step: the update of parameter "
                 f"{self.params.index(bad)} ({bad!r}) holds NaN or inf, or would overflow it "
@@ -178,15 +181,8 @@ class Optimizer:
             return None
         try:
             self._propose()
-            # the fast check: one dot per dtype (see _rejected), the entries only on a miss
-            finite = True
-            for flat in self._scratch_flat:
-                finite = finite and math.isfinite(flat.dot(flat)) and flat.dtype.itemsize > 2
-            for name in self.CHECKED:
-                for flat in self._next_flat.get(name, ()):
-                    finite = finite and math.isfinite(flat.dot(flat))
             bad = None
-            if not finite:
+            if not self._finite():
                 bad = self._rejected()
                 if on_miss is not None:
                     on_miss()
@@ -199,12 +195,23 @@ class Optimizer:
         self._commit()
         return None
 
+    def _finite(self) -> bool:
+        """The fast check: one dot per dtype (see ``_rejected``), the entries only on a miss."""
+        for flat in self._scratch_flat:
+            if not math.isfinite(flat.dot(flat)) or flat.dtype.itemsize <= 2:
+                return False
+        for name in self.CHECKED:
+            for flat in self._next_flat.get(name, ()):
+                if not math.isfinite(flat.dot(flat)):
+                    return False
+        return True
+
     def _commit(self) -> None:
         if self.REPLACES:
-            for p, new in zip(self.params, self._scratch, strict=True):
+            for p, new in self._pairs:
                 np.copyto(p.value, new)
         else:
-            for p, d in zip(self.params, self._scratch, strict=True):
+            for p, d in self._pairs:
                 p.value -= d
         for name in self._next:  # the next buffers become the current ones
             self.buffers[name], self._next[name] = self._next[name], self.buffers[name]

@@ -107,7 +107,7 @@ class SGD(Optimizer):
                     lr_array = np.array(lr, dtype=self._scratch_flat[0].dtype)
                 object.__setattr__(self, "_lr_array", lr_array)
                 object.__setattr__(self, "_lr_of_array", lr)
-            for p, d in zip(self.params, self._scratch, strict=True):
+            for p, d in self._pairs:
                 np.multiply(p.grad, lr_array, out=d)
             return
         velocities = self.buffers.get("velocity", self._scratch)
