@@ -57,6 +57,41 @@ def test_a_target_says_when_its_table_ran_on_a_busy_machine(bench: ModuleType) -
     assert not ok
 
 
+def test_a_noisy_table_runs_again_and_the_last_attempt_is_reported(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = bench.make_configs(quick=True)["planar"]
+    quiet = {"numpy": [1.0, 1.01, 1.02, 1.03], "minigrad": [1.05, 1.06, 1.07, 1.08]}
+    busy = {"numpy": [1.0, 1.5, 1.6, 1.7], "minigrad": [1.0, 1.6, 1.7, 1.8]}
+    wide = {"numpy": [1.0, 1.0, 1.0, 1.0], "minigrad": [0.9, 1.0, 1.2, 1.3]}
+    for times in (quiet, busy, wide):
+        times["GEMM"] = [0.5] * 4  # the tables show every row / GEMM
+    assert bench.Result(cfg, 1, 4, quiet).noise() is None
+    assert bench.Result(cfg, 1, 4, busy).noise() == "busy 1.55"
+    assert bench.Result(cfg, 1, 4, wide).noise() == "minigrad / numpy IQR 0.97-1.23"
+
+    attempts = iter([busy, wide, quiet])
+    monkeypatch.setattr(bench, "interleave", lambda impls, steps, rounds: next(attempts))
+    args = bench._parse_args(["--quick", "--no-torch", "--threads", "1"])
+    result = bench.run_config(cfg, args, "1")
+    assert result.times is quiet and [e["why"] for e in result.earlier] == [
+        "busy 1.55", "minigrad / numpy IQR 0.97-1.23"]
+    assert result.earlier[1]["ratios"] == {"minigrad / numpy": pytest.approx(1.1)}
+    assert bench.table(result)[0].endswith(
+        "; attempt 3, after 2 noisy (busy 1.55, minigrad / numpy 1.061; "
+        "minigrad / numpy IQR 0.97-1.23, minigrad / numpy 1.100)")
+    _, text = bench._check(result, "minigrad", "numpy", 1.10)
+    assert text.endswith("<= 1.10; attempt 3)")
+
+    attempts = iter([busy, wide, busy])  # still noisy after --repeats: the last is kept
+    result = bench.run_config(cfg, bench._parse_args(["--quick", "--no-torch", "--repeats",
+                                                      "2"]), "1")
+    assert result.times is busy and len(result.earlier) == 2
+    attempts = iter([busy])
+    result = bench.run_config(cfg, bench._parse_args(["--quick", "--repeats", "0"]), "1")
+    assert result.times is busy and not result.earlier
+
+
 def test_thread_settings_and_scaling_points_parse(bench: ModuleType) -> None:
     assert bench._parse_args([]).threads == ["default", "1"]
     with pytest.raises(SystemExit):
