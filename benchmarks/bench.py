@@ -957,6 +957,38 @@ def table(result: Result, markdown: bool = False) -> list[str]:
     return [head, "  " + fmt.format(*cols), *("  " + fmt.format(*r) for r in rows)]
 
 
+def summary_table(results: list[Result]) -> list[str]:
+    """The Markdown summary: one row per table, each ratio with its IQR, a missed target bold."""
+
+    def cell(r: Result, name: str, to: str = "numpy", iqr: bool = True) -> str:
+        if name not in r.times or to not in r.times:
+            return "-"
+        x = r.ratio(name, to)
+        lo, hi = r.spread(name, to)
+        text = f"{x:.3f}" + (f" [{lo:.2f}-{hi:.2f}]" if iqr else "")
+        for n, t, limit, strict in target_pairs(r):
+            if (n, t) == (name, to) and not (x < limit if strict else x <= limit):
+                return f"**{text}**"
+        return text
+
+    lines = ["| net | threads | `minigrad` / numpy | `mg.fit` / numpy | `mg plain` / numpy "
+             "| other | `minigrad` / torch |", "|---|---|---:|---:|---:|---|---:|"]
+    for r in results:
+        other = []
+        if "mg logits" in r.times:
+            other.append(f"`mg logits` {cell(r, 'mg logits')}")
+        if "mg Graph" in r.times:
+            other.append(f"Graph / Sequential {cell(r, 'mg Graph', 'minigrad')}")
+        if r.cfg.batch == 1024:
+            other.append(f"/ GEMM {cell(r, 'minigrad', 'GEMM')}")
+        torch_cell = (cell(r, "minigrad", "torch")
+                      if ("minigrad", "torch", 1.0, True) in target_pairs(r) else "-")
+        lines.append(f"| {r.cfg.name} | {r.threads} | {cell(r, 'minigrad')} | "
+                     f"{cell(r, 'mg.fit')} | {cell(r, 'mg plain', iqr=False)} | "
+                     f"{', '.join(other)} | {torch_cell} |")
+    return lines
+
+
 BUSY = 1.25
 """A table whose numpy median is more than this times its minimum is flagged "busy" in the
 targets: the machine was not quiet while it ran, so read its verdicts with care (the
@@ -1244,7 +1276,7 @@ def main(args: argparse.Namespace) -> int:
             root, ext = os.path.splitext(args.plot)
             print(plot_scaling(scale_points, f"{root}-scaling{ext}", args.scaling_threads))
     if args.markdown:
-        md = ["```text", *header, "```"]
+        md = ["```text", *header, "```", "", *summary_table(results)]
         for r in results:
             md += ["", *table(r, markdown=True)]
         md += ["", "```text", *scale_block[1:], *lenet_block, "", *mem_block, "",

@@ -103,3 +103,18 @@ def test_thread_settings_and_scaling_points_parse(bench: ModuleType) -> None:
 def test_a_float32_model_and_its_optimizers_hold_only_float32_arrays(bench: ModuleType) -> None:
     # by hand with Adam, with fit and SGD momentum (whose plain-SGD lr array stays unmade)
     assert bench.float32_check(256) == []
+
+
+def test_the_summary_table_bolds_exactly_the_missed_targets(bench: ModuleType) -> None:
+    configs = bench.make_configs(quick=True)
+    planar = bench.Result(configs["planar"], 1, 4, {
+        "numpy": [1.0] * 4, "minigrad": [1.2, 1.2, 1.1, 1.2], "mg logits": [1.0] * 4,
+        "mg.fit": [1.1] * 4, "mg plain": [1.3] * 4, "torch": [5.0] * 4, "GEMM": [0.1] * 4})
+    big = bench.Result(configs["mnist-b1024-f32"], 1, 4, {
+        "numpy": [1.0] * 4, "minigrad": [1.0] * 4, "mg.fit": [1.0] * 4,
+        "mg plain": [1.3] * 4, "GEMM": [0.8] * 4})
+    _, _, row1, row2 = bench.summary_table([planar, big])
+    assert row1 == ("| planar | 1 | **1.200 [1.18-1.20]** | 1.100 [1.10-1.10] | 1.300 | "
+                    "`mg logits` 1.000 [1.00-1.00] | 0.240 [0.23-0.24] |")
+    assert row2 == ("| mnist-b1024-f32 | 1 | 1.000 [1.00-1.00] | 1.000 [1.00-1.00] | 1.300 | "
+                    "/ GEMM **1.250 [1.25-1.25]** | - |")
