@@ -16,7 +16,10 @@ round, and the middle half (IQR) of those per-round ratios. After timing, the
 final weights of each implementation are compared with numpy's. A target whose
 table ran while the machine was busy (numpy's median more than BUSY = 1.25 times
 its minimum) says so beside its verdict. A table that ran busy, or whose target
-ratios spread wider than SPREAD = 0.10 (the IQR), is run again, up to --repeats
+ratios spread wider than SPREAD = 0.10 (the IQR), or that ran slowed (a fixed
+512 x 512 product timed before and after it took more than SLOW = 1.3 times the
+fastest such probe of the run at that thread setting: a table slowed from start
+to finish looks quiet by the other two tests), is run again, up to --repeats
 times (2): the last attempt is reported, and the earlier ones are named beside
 it with their ratios. Which attempt is kept depends only on the machine's noise,
 never on whether a target holds.
@@ -670,6 +673,7 @@ class Result:
     threads: str = "1"
     # the attempts run before this one and dropped as noisy: why, and their target ratios
     earlier: list[dict[str, Any]] = field(default_factory=list)
+    pace: float = 1.0  # the probe around this table over the run's fastest probe (pace())
 
     def median(self, name: str) -> float:
         return float(np.median(self.times[name]))
@@ -697,6 +701,8 @@ class Result:
         SPREAD), or None when it is quiet enough to report."""
         if self.busy() > BUSY:
             return f"busy {self.busy():.2f}"
+        if self.pace > SLOW:
+            return f"slowed {self.pace:.2f}"
         for name, to, _, _ in target_pairs(self):
             lo, hi = self.spread(name, to)
             if hi - lo > SPREAD:
@@ -740,6 +746,32 @@ def thread_setting(threads: str) -> Iterator[None]:
             TORCH.set_num_threads(torch_before)
 
 
+class Pace:
+    """How fast the machine runs now: a fixed product timed before and after each table."""
+
+    def __init__(self) -> None:
+        self.matrix = np.random.default_rng(512).random((512, 512)).astype(np.float32)
+        self.fastest: dict[str, float] = {}  # by thread setting, over the whole run
+
+    def probe(self, threads: str) -> float:
+        """The median time of five 512 x 512 float32 products at the thread setting in force."""
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            self.matrix.dot(self.matrix)
+            times.append(time.perf_counter() - start)
+        t = float(np.median(times))
+        self.fastest[threads] = min(t, self.fastest.get(threads, t))
+        return t
+
+    def slowdown(self, threads: str, *probes: float) -> float:
+        """The slowest of these probes over the run's fastest at that setting (>= 1)."""
+        return max(probes) / self.fastest[threads]
+
+
+PACE = Pace()
+
+
 def run_config(cfg: Config, args: argparse.Namespace, threads: str = "1",
                scaling: bool = False) -> Result:
     data = data_for(cfg)
@@ -754,8 +786,11 @@ def run_config(cfg: Config, args: argparse.Namespace, threads: str = "1",
             rounds = args.rounds
         earlier: list[dict[str, Any]] = []
         while True:
-            result = Result(cfg, steps, rounds, interleave(impls, steps, rounds),
-                            threads=threads, earlier=earlier)
+            before = PACE.probe(threads)
+            times = interleave(impls, steps, rounds)
+            pace = PACE.slowdown(threads, before, PACE.probe(threads))
+            result = Result(cfg, steps, rounds, times, threads=threads, earlier=earlier,
+                            pace=pace)
             why = None if scaling else result.noise()
             if why is None or len(earlier) >= args.repeats:
                 return result
@@ -995,6 +1030,9 @@ targets: the machine was not quiet while it ran, so read its verdicts with care 
 verdict itself is left as measured). Such a table is run again first (--repeats)."""
 SPREAD = 0.10
 """A table where a target ratio's IQR is wider than this is run again (--repeats)."""
+SLOW = 1.3
+"""A table whose probe (before or after it) took more than this times the run's fastest
+probe at its thread setting ran slowed, and is run again (--repeats)."""
 
 
 def target_pairs(r: Result) -> list[tuple[str, str, float, bool]]:
@@ -1290,7 +1328,7 @@ def main(args: argparse.Namespace) -> int:
                          "steps": r.steps, "rounds": r.rounds, "seconds_per_step": r.times,
                          "ratio_to_numpy": {n: r.ratio(n) for n in r.times},
                          "ratio_iqr": {n: r.spread(n) for n in r.times},
-                         "earlier_attempts": r.earlier,
+                         "earlier_attempts": r.earlier, "pace": r.pace,
                          "weights_vs_numpy": r.agreement} for r in results],
             "scaling": [{"axis": a, "x": x, "config": r.cfg.name, "threads": r.threads,
                          "seconds_per_step": r.times} for a, x, r in scale_points],

@@ -70,6 +70,19 @@ def test_a_noisy_table_runs_again_and_the_last_attempt_is_reported(
     assert bench.Result(cfg, 1, 4, busy).noise() == "busy 1.55"
     assert bench.Result(cfg, 1, 4, wide).noise() == "minigrad / numpy IQR 0.97-1.23"
 
+    class Pace:  # the machine at one pace throughout, unless told otherwise
+        def __init__(self) -> None:
+            self.fastest = {"1": 1.0}
+            self.probes: list[float] = []
+
+        def probe(self, threads: str) -> float:
+            return self.probes.pop(0) if self.probes else 1.0
+
+        def slowdown(self, threads: str, *probes: float) -> float:
+            return max(probes) / self.fastest[threads]
+
+    pace = Pace()
+    monkeypatch.setattr(bench, "PACE", pace)
     attempts = iter([busy, wide, quiet])
     monkeypatch.setattr(bench, "interleave", lambda impls, steps, rounds: next(attempts))
     args = bench._parse_args(["--quick", "--no-torch", "--threads", "1"])
@@ -90,6 +103,12 @@ def test_a_noisy_table_runs_again_and_the_last_attempt_is_reported(
     attempts = iter([busy])
     result = bench.run_config(cfg, bench._parse_args(["--quick", "--repeats", "0"]), "1")
     assert result.times is busy and not result.earlier
+
+    # slowed from start to finish: quiet by the times alone, but the probe after it took 1.6x
+    pace.probes = [1.0, 1.6]
+    attempts = iter([quiet, quiet])
+    result = bench.run_config(cfg, args, "1")
+    assert [e["why"] for e in result.earlier] == ["slowed 1.60"] and result.pace == 1.0
 
 
 def test_thread_settings_and_scaling_points_parse(bench: ModuleType) -> None:
