@@ -1058,6 +1058,8 @@ def _check(r: Result, name: str, to: str, limit: float, strict: bool = False
     ok = x < limit if strict else x <= limit
     busy = r.busy()
     note = (f"; busy: numpy's median is {busy:.2f}x its minimum" if busy > BUSY else "")
+    if r.pace > SLOW:
+        note += f"; slowed: the probe took {r.pace:.2f}x the run's fastest"
     if r.earlier:
         note += f"; attempt {len(r.earlier) + 1}"
     return ok, (f"{r.cfg.name} [threads {r.threads}]: {name} / {to} = {x:.3f} "

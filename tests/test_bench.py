@@ -109,6 +109,12 @@ def test_a_noisy_table_runs_again_and_the_last_attempt_is_reported(
     attempts = iter([quiet, quiet])
     result = bench.run_config(cfg, args, "1")
     assert [e["why"] for e in result.earlier] == ["slowed 1.60"] and result.pace == 1.0
+    pace.probes = [1.0, 1.6, 1.7, 1.0, 1.5, 1.2]  # slowed every time: the last is kept, and says so
+    attempts = iter([quiet, quiet, quiet])
+    result = bench.run_config(cfg, args, "1")
+    assert result.pace == 1.5 and len(result.earlier) == 2
+    _, text = bench._check(result, "minigrad", "numpy", 1.10)
+    assert text.endswith("<= 1.10; slowed: the probe took 1.50x the run's fastest; attempt 3)")
 
 
 def test_thread_settings_and_scaling_points_parse(bench: ModuleType) -> None:
