@@ -1075,9 +1075,13 @@ def targets(results: list[Result], memory: dict[str, Any], f32_bad: list[str] | 
     for row in lenet or []:
         limit = {64: 1.0, 256: 1.25}.get(row["batch"])
         if limit is not None and row["threads"] == "default":
+            note = (f"; slowed: the probe took {row['pace']:.2f}x the run's fastest"
+                    if row.get("pace", 1.0) > SLOW else "")
+            if row.get("earlier_attempts"):
+                note += f"; attempt {len(row['earlier_attempts']) + 1}"
             checks.append((row["ratio"] <= limit,
                            f"lenet-b{row['batch']} [threads default]: minigrad / torch = "
-                           f"{row['ratio']:.3f} (<= {limit:.2f})"))
+                           f"{row['ratio']:.3f} (<= {limit:.2f}{note})"))
     for cfg_name, mem in memory.items():
         ref = mem["numpy"]["peak"]
         for name in ("minigrad", "mg.fit"):
@@ -1185,8 +1189,20 @@ def lenet_section(args: argparse.Namespace) -> list[dict[str, Any]] | None:
     for threads in args.threads:
         for m in (64, 256):
             rounds, steps = (3, 2) if args.quick else (7, 4)
-            got = lenet.run(m, threads, rounds, steps)
-            rows.append({"batch": m, "threads": threads, **got})
+            earlier: list[dict[str, float]] = []
+            while True:  # as the tables do: run again while the machine ran slowed
+                with thread_setting(threads):
+                    before = PACE.probe(threads)
+                got = lenet.run(m, threads, rounds, steps)
+                with thread_setting(threads):
+                    pace = PACE.slowdown(threads, before, PACE.probe(threads))
+                if pace <= SLOW or len(earlier) >= args.repeats:
+                    break
+                print(f"  (lenet-b{m}, threads {threads}: slowed {pace:.2f}; running it again)",
+                      flush=True)
+                earlier.append({"pace": pace, "ratio": got["ratio"]})
+            rows.append({"batch": m, "threads": threads, **got, "pace": pace,
+                         "earlier_attempts": earlier})
     return rows
 
 
@@ -1286,7 +1302,9 @@ def main(args: argparse.Namespace) -> int:
         lenet_block = ["", "LeNet-5 (benchmarks/lenet.py), float32, minigrad / PyTorch per step:"]
         lenet_block += [f"  batch {r['batch']:4d} threads {r['threads']:>7s}: minigrad "
                         f"{r['minigrad'] * 1e3:8.2f} ms  torch {r['torch'] * 1e3:8.2f} ms  "
-                        f"ratio {r['ratio']:.3f}" for r in lenet_rows]
+                        f"ratio {r['ratio']:.3f}  pace {r['pace']:.2f}"
+                        + (f" (attempt {len(r['earlier_attempts']) + 1})"
+                           if r["earlier_attempts"] else "") for r in lenet_rows]
         print("\n".join(lenet_block), flush=True)
     memory: dict[str, Any] = {}
     f32_bad = None

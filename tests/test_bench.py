@@ -143,3 +143,16 @@ def test_the_summary_table_bolds_exactly_the_missed_targets(bench: ModuleType) -
                     "`mg logits` 1.000 [1.00-1.00] | 0.240 [0.23-0.24] |")
     assert row2 == ("| mnist-b1024-f32 | 1 | 1.000 [1.00-1.00] | 1.000 [1.00-1.00] | 1.300 | "
                     "/ GEMM **1.250 [1.25-1.25]** | - |")
+
+
+def test_a_lenet_row_says_when_it_ran_slowed_or_again(bench: ModuleType) -> None:
+    rows = [{"batch": 64, "threads": "default", "ratio": 0.7, "pace": 1.0, "earlier_attempts": []},
+            {"batch": 256, "threads": "default", "ratio": 1.4, "pace": 1.45,
+             "earlier_attempts": [{"pace": 1.5, "ratio": 1.3}, {"pace": 1.6, "ratio": 1.2}]},
+            {"batch": 64, "threads": "1", "ratio": 0.8, "pace": 1.0, "earlier_attempts": []}]
+    checks = bench.targets([], {}, None, rows)
+    assert checks == [
+        (True, "lenet-b64 [threads default]: minigrad / torch = 0.700 (<= 1.00)"),
+        (False, "lenet-b256 [threads default]: minigrad / torch = 1.400 (<= 1.25; slowed: the "
+                "probe took 1.45x the run's fastest; attempt 3)"),
+    ]
