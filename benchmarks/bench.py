@@ -85,8 +85,8 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "'default' and '1')")
     parser.add_argument("--rounds", type=int, help="rounds per configuration")
     parser.add_argument("--repeats", type=int, default=2, metavar="N",
-                        help="run a table again, up to N times, while it is busy or its "
-                        "target ratios spread wide (default 2; 0: never)")
+                        help="run a table again, up to N times, while it is busy, slowed or "
+                        "its target ratios spread wide (default 2; 0: never)")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory checks")
     parser.add_argument("--plot", nargs="?", const="docs/performance.png", metavar="PATH",
@@ -126,7 +126,8 @@ import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -142,6 +143,7 @@ except ImportError:  # optional: the `bench` extra installs it
     threadpoolctl = None
 
 Runner = Callable[[int], None]
+T = TypeVar("T")
 
 # -- configurations ------------------------------------------------------------------
 
@@ -673,7 +675,7 @@ class Result:
     threads: str = "1"
     # the attempts run before this one and dropped as noisy: why, and their target ratios
     earlier: list[dict[str, Any]] = field(default_factory=list)
-    pace: float = 1.0  # the probe around this table over the run's fastest probe (pace())
+    pace: float = 1.0  # the slower probe around this table over the run's fastest (Pace)
 
     def median(self, name: str) -> float:
         return float(np.median(self.times[name]))
@@ -697,8 +699,8 @@ class Result:
         return self.median("numpy") / float(np.min(self.times["numpy"]))
 
     def noise(self) -> str | None:
-        """Why this table should run again (busy, or a target ratio's IQR wider than
-        SPREAD), or None when it is quiet enough to report."""
+        """Why this table should run again (busy, slowed, or a target ratio's IQR wider
+        than SPREAD), or None when it is quiet enough to report."""
         if self.busy() > BUSY:
             return f"busy {self.busy():.2f}"
         if self.pace > SLOW:
@@ -768,6 +770,14 @@ class Pace:
         """The slowest of these probes over the run's fastest at that setting (>= 1)."""
         return max(probes) / self.fastest[threads]
 
+    def around(self, threads: str, run: Callable[[], T]) -> tuple[T, float]:
+        """``run()``'s result and the slowdown of the probes taken before and after it."""
+        with thread_setting(threads):
+            before = self.probe(threads)
+        got = run()
+        with thread_setting(threads):
+            return got, self.slowdown(threads, before, self.probe(threads))
+
 
 PACE = Pace()
 
@@ -786,9 +796,7 @@ def run_config(cfg: Config, args: argparse.Namespace, threads: str = "1",
             rounds = args.rounds
         earlier: list[dict[str, Any]] = []
         while True:
-            before = PACE.probe(threads)
-            times = interleave(impls, steps, rounds)
-            pace = PACE.slowdown(threads, before, PACE.probe(threads))
+            times, pace = PACE.around(threads, lambda: interleave(impls, steps, rounds))
             result = Result(cfg, steps, rounds, times, threads=threads, earlier=earlier,
                             pace=pace)
             why = None if scaling else result.noise()
@@ -1051,6 +1059,12 @@ def target_pairs(r: Result) -> list[tuple[str, str, float, bool]]:
     return pairs
 
 
+def noise_note(pace: float, earlier: int) -> str:
+    """What a verdict says of its table's noise: slowed (pace over SLOW), and which attempt."""
+    note = f"; slowed: the probe took {pace:.2f}x the run's fastest" if pace > SLOW else ""
+    return note + (f"; attempt {earlier + 1}" if earlier else "")
+
+
 def _check(r: Result, name: str, to: str, limit: float, strict: bool = False
            ) -> tuple[bool, str]:
     x = r.ratio(name, to)
@@ -1058,10 +1072,7 @@ def _check(r: Result, name: str, to: str, limit: float, strict: bool = False
     ok = x < limit if strict else x <= limit
     busy = r.busy()
     note = (f"; busy: numpy's median is {busy:.2f}x its minimum" if busy > BUSY else "")
-    if r.pace > SLOW:
-        note += f"; slowed: the probe took {r.pace:.2f}x the run's fastest"
-    if r.earlier:
-        note += f"; attempt {len(r.earlier) + 1}"
+    note += noise_note(r.pace, len(r.earlier))
     return ok, (f"{r.cfg.name} [threads {r.threads}]: {name} / {to} = {x:.3f} "
                 f"(IQR {lo:.2f}-{hi:.2f}; {'<' if strict else '<='} {limit:.2f}{note})")
 
@@ -1075,10 +1086,7 @@ def targets(results: list[Result], memory: dict[str, Any], f32_bad: list[str] | 
     for row in lenet or []:
         limit = {64: 1.0, 256: 1.25}.get(row["batch"])
         if limit is not None and row["threads"] == "default":
-            note = (f"; slowed: the probe took {row['pace']:.2f}x the run's fastest"
-                    if row.get("pace", 1.0) > SLOW else "")
-            if row.get("earlier_attempts"):
-                note += f"; attempt {len(row['earlier_attempts']) + 1}"
+            note = noise_note(row.get("pace", 1.0), len(row.get("earlier_attempts", [])))
             checks.append((row["ratio"] <= limit,
                            f"lenet-b{row['batch']} [threads default]: minigrad / torch = "
                            f"{row['ratio']:.3f} (<= {limit:.2f}{note})"))
@@ -1191,11 +1199,7 @@ def lenet_section(args: argparse.Namespace) -> list[dict[str, Any]] | None:
             rounds, steps = (3, 2) if args.quick else (7, 4)
             earlier: list[dict[str, float]] = []
             while True:  # as the tables do: run again while the machine ran slowed
-                with thread_setting(threads):
-                    before = PACE.probe(threads)
-                got = lenet.run(m, threads, rounds, steps)
-                with thread_setting(threads):
-                    pace = PACE.slowdown(threads, before, PACE.probe(threads))
+                got, pace = PACE.around(threads, partial(lenet.run, m, threads, rounds, steps))
                 if pace <= SLOW or len(earlier) >= args.repeats:
                     break
                 print(f"  (lenet-b{m}, threads {threads}: slowed {pace:.2f}; running it again)",

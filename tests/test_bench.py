@@ -70,16 +70,13 @@ def test_a_noisy_table_runs_again_and_the_last_attempt_is_reported(
     assert bench.Result(cfg, 1, 4, busy).noise() == "busy 1.55"
     assert bench.Result(cfg, 1, 4, wide).noise() == "minigrad / numpy IQR 0.97-1.23"
 
-    class Pace:  # the machine at one pace throughout, unless told otherwise
+    class Pace(bench.Pace):  # the machine at one pace throughout, unless told otherwise
         def __init__(self) -> None:
             self.fastest = {"1": 1.0}
             self.probes: list[float] = []
 
         def probe(self, threads: str) -> float:
             return self.probes.pop(0) if self.probes else 1.0
-
-        def slowdown(self, threads: str, *probes: float) -> float:
-            return max(probes) / self.fastest[threads]
 
     pace = Pace()
     monkeypatch.setattr(bench, "PACE", pace)
