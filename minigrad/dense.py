@@ -198,11 +198,12 @@ class Dense(Layer):
             dZ.dot(A_prev.T, out=dW)  # straight into dW, no temporary
         except ValueError:  # dot wants a C-contiguous out of dZ's dtype
             np.matmul(dZ, A_prev.T, out=dW)
-        np.add.reduce(dZ, axis=1, keepdims=True, out=db)
         # scale after the products, as (1/m) * dZ A_prev^T reads: the numbers then match
         # a hand-written loop bit for bit (scaling dZ first rounds differently)
         dW *= inv_m
-        db *= inv_m
+        # db = (1/m) sum(dZ) is not scaled in place: numpy 2 spends 0.8 us on an in-place
+        # ufunc over a one-element array (a 1-output layer's db), 0.25 us over more
+        np.multiply(np.add.reduce(dZ, axis=1, keepdims=True), inv_m, out=db)
 
     @override
     def explain_lines(self, tape: Tape) -> None:
