@@ -180,6 +180,29 @@ def test_updates_layer_arrays_in_place(factory: Callable[[list[mg.Parameter]], O
     assert opt.step_count == 1
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("factory", ALL, ids=IDS)
+def test_one_element_parameters_step_as_the_others(
+    factory: Callable[[list[mg.Parameter]], Optimizer], dtype: type
+) -> None:
+    # a one-element parameter (a 1-output layer's b) is committed through its scalar:
+    # it must take bit for bit the step it takes inside a larger array
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal((5, 2)).astype(dtype)
+    single = [mg.Parameter(f"p{i}", values[i:i + 1, :1].copy(), np.zeros((1, 1), dtype))
+              for i in range(5)]
+    whole = mg.Parameter("all", values[:, :1].copy(), np.zeros((5, 1), dtype))
+    opt_single, opt_whole = factory(single), factory([whole])
+    for _ in range(3):
+        grads = rng.standard_normal((5, 1)).astype(dtype)
+        for i, p in enumerate(single):
+            p.grad[...] = grads[i]
+        whole.grad[...] = grads
+        opt_single.step()
+        opt_whole.step()
+    assert np.concatenate([p.value for p in single]).tobytes() == whole.value.tobytes()
+
+
 @pytest.mark.parametrize("factory", ALL, ids=IDS)
 def test_state_dict_resumes_bit_identically(
     factory: Callable[[list[mg.Parameter]], Optimizer],

