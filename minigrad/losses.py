@@ -272,12 +272,15 @@ class BinaryCrossEntropy(Loss):
             J, dZ = self._from_logits(A, Y)
             self._keep(dZ)
             return J
-        Ac = self._probabilities(A, Y)
-        Bc = 1.0 - Ac
+        Ac, Bc = A, 1.0 - A
+        P = Bc * A  # A (1 - A) is at least eps (1 - eps) exactly when A lies in [eps, 1 - eps]:
+        if not P.item(P.argmin()) >= constants(A.dtype).eps_floor:  # one read checks A
+            Ac = self._probabilities(A, Y)  # out of [0, 1] (an error), NaN, or to be clipped
+            Bc = 1.0 - Ac
+            P = Bc * Ac
         J = self._cost(Ac, Y, Bc)
         dA = Ac - Y
-        Bc *= Ac
-        dA /= Bc  # (A - Y) / (A (1 - A)), with A clipped
+        dA /= P  # (A - Y) / (A (1 - A)), with A clipped
         self._keep(dA)
         return J
 

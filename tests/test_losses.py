@@ -77,6 +77,24 @@ def test_probabilities_at_0_and_1_are_clipped_and_the_rest_left_exact(dtype: Any
         assert np.isfinite(J) and np.isfinite(cce.backward()).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_bce_clips_exactly_the_probabilities_outside_eps_and_one_minus_eps(dtype: Any) -> None:
+    # forward tells in-range A by one read of A (1 - A) >= eps (1 - eps): the floats on either
+    # side of each bound must fall on the same side as the two-sided test A in [eps, 1 - eps]
+    eps = dtype(np.finfo(dtype).eps)
+    one = dtype(1.0)
+    bounds = [eps, one - eps]
+    edges = [np.nextafter(x, towards) for x in bounds for towards in (dtype(0), one)]
+    Y = np.zeros((1, 1), dtype)
+    for a in [*bounds, *edges, dtype(0.5)]:
+        A = np.array([[a]], dtype)
+        clipped = np.clip(A, eps, one - eps)
+        loss = L.BinaryCrossEntropy()
+        loss.forward(A, Y)
+        expected = (clipped - Y) / ((one - clipped) * clipped)
+        assert loss.backward().tobytes() == expected.tobytes(), a
+
+
 def test_bce_accepts_1d_labels_for_a_single_output() -> None:
     A = _sigmoid(normal(4, (1, 5)))
     Y = np.array([0, 1, 1, 0, 1])
