@@ -67,16 +67,18 @@ class DivergenceWatch:
         limit = math.sqrt(float(np.finfo(grad.dtype).max)) if grad.size <= SMALL else 0.0
         return p, grad, grad.reshape(-1), limit
 
-    def before_step(self) -> None:
-        """Remember the buffers, which the coming forward pass updates."""
-        if self.buffers:
-            for name, array in self.buffers.items():
-                np.copyto(self.saved[name], array)
-
     def step(
         self, step: Step, X: list[Array], Y: list[Any], state: TrainState
     ) -> tuple[float, list[Array]]:
-        """Run ``step`` (forward, loss, backward); refuse a non-finite loss or gradient."""
+        """One training step: run ``step`` (forward, loss, backward), refuse a non-finite
+        loss or gradient, then ``optimizer.step()`` unless it would write NaN or inf.
+
+        The buffers, which the forward pass updates, are remembered first, so that a
+        refused step puts them back.
+        """
+        if self.buffers:
+            for name, array in self.buffers.items():
+                np.copyto(self.saved[name], array)
         try:
             J, outputs = step(X, Y)
         except InputError:
@@ -96,6 +98,7 @@ class DivergenceWatch:
                               "The data reaching that layer is too large for "
                               f"{array.dtype}: scale the inputs (standardize X), or train in "
                               "float64; if it grew during training, lower the learning rate"))
+        self.apply(X, Y, state)
         return J, outputs
 
     def apply(self, X: list[Array], Y: list[Any], state: TrainState) -> None:

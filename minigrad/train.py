@@ -240,12 +240,12 @@ def _train(
                 state.batch = b
                 for call in begin_batch:
                     call(state)
-                watch.before_step()
-                J, outputs = watch.step(step, X_b, Y_b, state)  # forward, loss, backward
-                watch.apply(X_b, Y_b, state)  # optimizer.step(), unless it writes NaN or inf
+                # forward, loss, backward; optimizer.step(), unless anything is NaN or inf
+                J, outputs = watch.step(step, X_b, Y_b, state)
                 total += J * n
-                for i, (_, k, metric) in enumerate(named_metrics):
-                    sums[i] += metric(outputs[k], Y_b[k]) * n
+                if named_metrics:
+                    for i, (_, k, metric) in enumerate(named_metrics):
+                        sums[i] += metric(outputs[k], Y_b[k]) * n
                 state.step += 1
                 state.batch_loss = J
                 for call in end_batch:
@@ -256,13 +256,15 @@ def _train(
                 if state.stop_requested:
                     break
             seen = min(m, (b + 1) * size)
-            state.train_time = time.perf_counter() - start
+            end = time.perf_counter()
+            state.train_time = end - start
             values = [total / seen, *[s / seen for s in sums]] if sums else [total / seen]
             if val is not None:
                 with np.errstate(**caller_errors):
                     scores = _evaluate(model, val, objective, named_metrics, None)
                 values += scores.values()
-            values += [lr, time.perf_counter() - start]
+                end = time.perf_counter()
+            values += [lr, end - start]
             if logs_read:  # a dict per epoch is a cost a tiny net's full-batch epoch feels
                 state.logs = dict(zip(state.log_names, values, strict=True))
             record(values, epoch + 1)
