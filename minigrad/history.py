@@ -53,17 +53,18 @@ class History(Mapping[str, list[float]]):
         net's full-batch epoch feels either (about 1 us of a 35 us epoch,
         ``benchmarks/bench.py``, planar). Until then the History is unchanged.
         """
-        columns: list[list[float]] = []
+        n = len(names)
+        appends: list[Callable[[float], None]] = []  # each column's bound append
 
         def record(values: Sequence[float], epoch: int) -> None:
-            if len(values) != len(names):
-                raise InputError(f"History: {len(names)} names ({', '.join(names)}) but "
+            if len(values) != n:
+                raise InputError(f"History: {n} names ({', '.join(names)}) but "
                                  f"{len(values)} values")
-            if not columns:
-                columns.extend(self.logs.setdefault(name, []) for name in names)
+            if not appends:
+                appends.extend(self.logs.setdefault(name, []).append for name in names)
             self.epochs.append(epoch)
-            for column, value in zip(columns, values, strict=True):
-                column.append(value)
+            for append, value in zip(appends, values):  # of one length, checked above
+                append(value)
 
         return record
 

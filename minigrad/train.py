@@ -220,6 +220,7 @@ def _train(
     begin_batch, end_batch = calls["on_batch_begin"], calls["on_batch_end"]
     logs_read = any(calls.values())  # only callbacks see state.logs
     record = history.recorder(state.log_names)
+    clock = time.perf_counter
     caller_errors = np.geterr()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(initial_epoch, state.epochs):
@@ -229,13 +230,13 @@ def _train(
                     for call in begin_epoch:
                         call(state)
             lr = optimizer.lr
-            start = time.perf_counter()
+            start = clock()
             if shuffling:
                 order = _epoch_rng(seed, epoch).permutation(m)
                 for source, target in zip([*data.X, *data.Y], [*X_epoch, *Y_epoch], strict=True):
                     np.take(source, order, axis=-1, out=target)
             total = 0.0
-            sums = [0.0] * len(named_metrics)
+            sums = [0.0] * len(named_metrics) if named_metrics else []
             for b, (X_b, Y_b, n) in enumerate(batches):
                 state.batch = b
                 for call in begin_batch:
@@ -256,15 +257,18 @@ def _train(
                 if state.stop_requested:
                     break
             seen = min(m, (b + 1) * size)
-            end = time.perf_counter()
+            end = clock()
             state.train_time = end - start
-            values = [total / seen, *[s / seen for s in sums]] if sums else [total / seen]
-            if val is not None:
-                with np.errstate(**caller_errors):
-                    scores = _evaluate(model, val, objective, named_metrics, None)
-                values += scores.values()
-                end = time.perf_counter()
-            values += [lr, end - start]
+            if sums or val is not None:
+                values = [total / seen, *[s / seen for s in sums]]
+                if val is not None:
+                    with np.errstate(**caller_errors):
+                        scores = _evaluate(model, val, objective, named_metrics, None)
+                    values += scores.values()
+                    end = clock()
+                values += [lr, end - start]
+            else:  # the loss alone: one list
+                values = [total / seen, lr, end - start]
             if logs_read:  # a dict per epoch is a cost a tiny net's full-batch epoch feels
                 state.logs = dict(zip(state.log_names, values, strict=True))
             record(values, epoch + 1)
