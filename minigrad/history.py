@@ -63,7 +63,7 @@ class History(Mapping[str, list[float]]):
             if not appends:
                 appends.extend(self.logs.setdefault(name, []).append for name in names)
             self.epochs.append(epoch)
-            for append, value in zip(appends, values):  # of one length, checked above
+            for append, value in zip(appends, values, strict=False):  # lengths checked above
                 append(value)
 
         return record
