@@ -63,7 +63,8 @@ class History(Mapping[str, list[float]]):
             if not appends:
                 appends.extend(self.logs.setdefault(name, []).append for name in names)
             self.epochs.append(epoch)
-            for append, value in zip(appends, values, strict=False):  # lengths checked above
+            # lengths checked above; a keyword would send zip() down its slow constructor
+            for append, value in zip(appends, values):  # noqa: B905
                 append(value)
 
         return record
